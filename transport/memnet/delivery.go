@@ -2,6 +2,8 @@ package memnet
 
 import (
 	"container/heap"
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/distkit/distkit/transport"
@@ -39,26 +41,26 @@ func (h *envelopeHeap) Pop() any {
 
 // deliverLocked puts a copy in its receiver's queue, unless the topology, a
 // crash, a close or a full queue stops it at the last moment.
-func (n *Network) deliverLocked(env *envelope) {
-	s := &env.link.stats
-	from, to := env.msg.From, env.msg.To
+func (n *Network) deliverLocked(msg transport.Message, dst *Endpoint, link *linkState) {
+	s := &link.stats
+	from, to := msg.From, msg.To
 	switch {
 	case n.blockedLocked(from, to):
 		s.DroppedPartition++
-		n.log.Debug("memnet: drop (partition)", "from", from, "to", to)
+		n.logDrop("partition", from, to)
 	case n.crashed[to]:
 		s.DroppedCrash++
-		n.log.Debug("memnet: drop (receiver crashed)", "from", from, "to", to)
-	case env.dst.closed || n.nodes[to] != env.dst:
+		n.logDrop("receiver crashed", from, to)
+	case dst.closed || n.nodes[to] != dst:
 		s.DroppedClosed++
-		n.log.Debug("memnet: drop (receiver closed)", "from", from, "to", to)
+		n.logDrop("receiver closed", from, to)
 	default:
 		select {
-		case env.dst.ch <- env.msg:
+		case dst.ch <- msg:
 			s.Delivered++
 		default:
 			s.DroppedOverflow++
-			n.log.Debug("memnet: drop (queue full)", "from", from, "to", to)
+			n.logDrop("queue full", from, to)
 		}
 	}
 }
@@ -107,7 +109,7 @@ func (n *Network) fire() {
 	for len(n.pending) > 0 && !n.pending[0].at.After(now) {
 		env := heap.Pop(&n.pending).(*envelope)
 		env.link.stats.InFlight--
-		n.deliverLocked(env)
+		n.deliverLocked(env.msg, env.dst, env.link)
 	}
 	n.armLocked()
 }
@@ -127,4 +129,13 @@ func (n *Network) dropPendingLocked(match func(*envelope) bool, count func(*Link
 	clear(n.pending[len(kept):])
 	n.pending = kept
 	heap.Init(&n.pending)
+}
+
+// logDrop logs one dropped copy at Debug. It checks the level first because
+// building the attributes allocates, and drops are the hot path of a lossy
+// test.
+func (n *Network) logDrop(cause string, from, to transport.NodeID) {
+	if n.log.Enabled(context.Background(), slog.LevelDebug) {
+		n.log.Debug("memnet: drop", "cause", cause, "from", from, "to", to)
+	}
 }

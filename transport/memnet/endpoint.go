@@ -1,7 +1,6 @@
 package memnet
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -78,6 +77,14 @@ func (e *Endpoint) Send(ctx context.Context, to transport.NodeID, payload []byte
 		return err
 	}
 	n := e.net
+	if len(payload) > n.cfg.MaxPayload {
+		return fmt.Errorf("memnet: %q send of %d bytes (limit %d): %w", e.id, len(payload), n.cfg.MaxPayload, transport.ErrTooLarge)
+	}
+	// Copy before taking the lock, so that concurrent senders do not wait
+	// on each other's copies. The copy is never nil, so an empty payload
+	// arrives the same way whether or not the sender passed nil.
+	first := append(make([]byte, 0, len(payload)), payload...)
+
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch {
@@ -85,8 +92,6 @@ func (e *Endpoint) Send(ctx context.Context, to transport.NodeID, payload []byte
 		return fmt.Errorf("memnet: %q send: %w", e.id, transport.ErrClosed)
 	case n.crashed[e.id]:
 		return fmt.Errorf("memnet: %q send: %w", e.id, transport.ErrCrashed)
-	case len(payload) > n.cfg.MaxPayload:
-		return fmt.Errorf("memnet: %q send of %d bytes (limit %d): %w", e.id, len(payload), n.cfg.MaxPayload, transport.ErrTooLarge)
 	}
 	dst, ok := n.nodes[to]
 	if !ok {
@@ -120,19 +125,19 @@ func (e *Endpoint) Send(ctx context.Context, to transport.NodeID, payload []byte
 	switch {
 	case n.blockedLocked(e.id, to):
 		ls.stats.DroppedPartition++
-		n.log.Debug("memnet: drop (partition)", "from", e.id, "to", to)
+		n.logDrop("partition", e.id, to)
 		return nil
 	case n.crashed[to]:
 		ls.stats.DroppedCrash++
-		n.log.Debug("memnet: drop (receiver crashed)", "from", e.id, "to", to)
+		n.logDrop("receiver crashed", e.id, to)
 		return nil
 	case dst.closed:
 		ls.stats.DroppedClosed++
-		n.log.Debug("memnet: drop (receiver closed)", "from", e.id, "to", to)
+		n.logDrop("receiver closed", e.id, to)
 		return nil
 	case lossDraw < l.Loss:
 		ls.stats.DroppedLoss++
-		n.log.Debug("memnet: drop (loss)", "from", e.id, "to", to)
+		n.logDrop("loss", e.id, to)
 		return nil
 	}
 	copies := 1
@@ -142,22 +147,18 @@ func (e *Endpoint) Send(ctx context.Context, to transport.NodeID, payload []byte
 	}
 	now := time.Now()
 	for i := range copies {
-		env := &envelope{
-			msg:  transport.Message{From: e.id, To: to, Payload: bytes.Clone(payload)},
-			dst:  dst,
-			link: ls,
+		p := first
+		if i > 0 {
+			// The duplicate gets its own copy: a receiver may modify
+			// the payload it is given.
+			p = append(make([]byte, 0, len(payload)), payload...)
 		}
-		if env.msg.Payload == nil {
-			// bytes.Clone(nil) is nil; keep the empty payload non-nil
-			// consistently so receivers see the same shape either way.
-			env.msg.Payload = []byte{}
-		}
+		msg := transport.Message{From: e.id, To: to, Payload: p}
 		if delays[i] == 0 {
-			n.deliverLocked(env)
+			n.deliverLocked(msg, dst, ls)
 			continue
 		}
-		env.at = now.Add(delays[i])
-		n.scheduleLocked(env)
+		n.scheduleLocked(&envelope{msg: msg, dst: dst, link: ls, at: now.Add(delays[i])})
 	}
 	return nil
 }
