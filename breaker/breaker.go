@@ -317,13 +317,13 @@ func (b *Breaker) setLocked(to State) {
 	w := (old>>8+1)<<8 | uint64(to)
 	b.word.Store(w)
 	b.stripes[0].transitions.Add(1)
+	b.consec.Store(0)
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
 	}
 	switch to {
 	case StateClosed, StateMetricsOnly, StateDisabled, StateForcedOpen:
-		b.consec.Store(0)
 		if to != StateForcedOpen {
 			b.trips = 0
 		}
