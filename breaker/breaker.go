@@ -390,8 +390,13 @@ func (b *Breaker) dispatch() {
 		return
 	}
 	b.dispatching = true
+	locked := true
 	defer func() {
-		// Runs on a panicking hook too, so a later transition can deliver again.
+		// Runs after a panicking hook too, so that a later transition can deliver again;
+		// the events still queued are delivered then.
+		if !locked {
+			b.mu.Lock()
+		}
 		b.dispatching = false
 		b.mu.Unlock()
 	}()
@@ -399,8 +404,10 @@ func (b *Breaker) dispatch() {
 		ev := b.pending[0]
 		b.pending = append(b.pending[:0], b.pending[1:]...)
 		b.mu.Unlock()
+		locked = false
 		b.onChange(ev.from, ev.to)
 		b.mu.Lock()
+		locked = true
 	}
 }
 
