@@ -315,8 +315,8 @@ func (b *Breaker) setLocked(to State) {
 	old := b.word.Load()
 	from := wordState(old)
 	w := (old>>8+1)<<8 | uint64(to)
-	b.word.Store(w)
-	b.stripes[0].transitions.Add(1)
+	// Everything the new state needs is in place before the word is published: a lock-free
+	// reader that sees the new word must not see the previous open deadline or window.
 	b.consec.Store(0)
 	if b.timer != nil {
 		b.timer.Stop()
@@ -335,16 +335,17 @@ func (b *Breaker) setLocked(to State) {
 		if b.now != nil {
 			b.openEnd.Store(b.nanotime() + int64(d))
 		} else {
+			// The callback takes b.mu, so even a tiny wait cannot end the state before
+			// this transition is complete.
 			b.timer = time.AfterFunc(d, func() { b.endOpen(w) })
 		}
 	case StateHalfOpen:
 		b.probes, b.probeOK = 0, 0
 	}
-	if b.onChange != nil {
+	b.word.Store(w)
+	b.stripes[0].transitions.Add(1)
+	if b.onChange != nil || b.cfg.Logger != nil {
 		b.pending = append(b.pending, transition{from, to})
-	}
-	if l := b.cfg.Logger; l != nil {
-		l.Info("breaker state change", "name", b.cfg.Name, "from", from.String(), "to", to.String())
 	}
 }
 
@@ -376,12 +377,12 @@ func (b *Breaker) openWaitLocked() time.Duration {
 	return time.Duration(d)
 }
 
-// dispatch delivers queued state-change hooks outside the lock. Only one goroutine delivers
+// dispatch delivers queued state changes to the logger and the hook outside the lock. Only one goroutine delivers
 // at a time, so hooks run in transition order and never concurrently; a hook that itself
 // causes a transition finds a delivery in progress and leaves its event to the loop below
 // instead of recursing.
 func (b *Breaker) dispatch() {
-	if b.onChange == nil {
+	if b.onChange == nil && b.cfg.Logger == nil {
 		return
 	}
 	b.mu.Lock()
@@ -405,7 +406,12 @@ func (b *Breaker) dispatch() {
 		b.pending = append(b.pending[:0], b.pending[1:]...)
 		b.mu.Unlock()
 		locked = false
-		b.onChange(ev.from, ev.to)
+		if l := b.cfg.Logger; l != nil {
+			l.Info("breaker state change", "name", b.cfg.Name, "from", ev.from.String(), "to", ev.to.String())
+		}
+		if b.onChange != nil {
+			b.onChange(ev.from, ev.to)
+		}
 		b.mu.Lock()
 		locked = true
 	}

@@ -1,9 +1,11 @@
 package breaker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -166,7 +168,7 @@ func TestHalfOpenProbes(t *testing.T) {
 		require.Equal(t, StateOpen, b.State(), "one nanosecond early")
 		_, err := b.Allow()
 		require.ErrorIs(t, err, ErrOpen)
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond)
 		synctest.Wait()
 		require.Equal(t, StateHalfOpen, b.State())
 
@@ -495,4 +497,19 @@ func TestStringers(t *testing.T) {
 	require.Equal(t, "ignore", Ignore.String())
 	require.Equal(t, "outcome(7)", Outcome(7).String())
 	require.Equal(t, "breaker: open", ErrOpen.Error())
+}
+
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	b := mustNew(t, Config{Name: "db", ConsecutiveFailures: 1, Logger: logger})
+	_ = b.Execute(context.Background(), fail)
+	require.Equal(t, "level=INFO msg=\"breaker state change\" name=db from=closed to=open\n", buf.String())
 }

@@ -200,7 +200,8 @@ type Config struct {
 	// running under testing/synctest need neither: time.Now is virtual there.
 	Now func() time.Time
 
-	// Logger receives one record per state change. Nil means silent.
+	// Logger receives one Info record per state change, written outside every lock. Nil
+	// means silent.
 	Logger *slog.Logger
 }
 
