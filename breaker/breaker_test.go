@@ -513,3 +513,42 @@ func TestLogger(t *testing.T) {
 	_ = b.Execute(context.Background(), fail)
 	require.Equal(t, "level=INFO msg=\"breaker state change\" name=db from=closed to=open\n", buf.String())
 }
+
+func TestHalfOpenCapUnderConcurrency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const probes, callers = 3, 32
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, HalfOpenProbes: probes, HalfOpenSuccesses: 100})
+		_ = b.Execute(context.Background(), fail)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, StateHalfOpen, b.State())
+		release := make(chan struct{})
+		var inFlight, peak atomic.Int64
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				for range 20 {
+					_ = b.Execute(context.Background(), func(context.Context) error {
+						n := inFlight.Add(1)
+						for {
+							p := peak.Load()
+							if n <= p || peak.CompareAndSwap(p, n) {
+								break
+							}
+						}
+						<-release
+						inFlight.Add(-1)
+						return nil
+					})
+				}
+			})
+		}
+		synctest.Wait()
+		require.Equal(t, int64(probes), inFlight.Load(), "the cap is filled")
+		close(release)
+		wg.Wait()
+		require.Equal(t, int64(probes), peak.Load(), "and never exceeded")
+		require.Equal(t, StateHalfOpen, b.State())
+		require.Equal(t, 0, b.Metrics().HalfOpenInFlight)
+	})
+}
