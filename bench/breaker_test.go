@@ -116,3 +116,64 @@ func BenchmarkBreakerRejectOpen(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBreakerTwoStep admits a call and reports its success in a separate step.
+func BenchmarkBreakerTwoStep(b *testing.B) {
+	b.Run("distkit", func(b *testing.B) {
+		br := breakerNew(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			tok, err := br.Allow()
+			if err != nil {
+				b.Fatal(err)
+			}
+			tok.Done(nil)
+		}
+	})
+	b.Run("gobreaker", func(b *testing.B) {
+		cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{Name: "bench", Timeout: time.Minute})
+		b.ReportAllocs()
+		for b.Loop() {
+			done, err := cb.Allow()
+			if err != nil {
+				b.Fatal(err)
+			}
+			done(nil)
+		}
+	})
+}
+
+// BenchmarkBreakerTimeWindow trips on a 50% failure rate over a 10 s window of 1 s buckets,
+// with at least 10 calls: gobreaker's rolling counts (BucketPeriod) with the rate computed in
+// ReadyToTrip, against distkit's time-based window.
+func BenchmarkBreakerTimeWindow(b *testing.B) {
+	ctx := context.Background()
+	b.Run("distkit", func(b *testing.B) {
+		br, err := breaker.New(breaker.Config{
+			FailureRate: 0.5, MinimumCalls: 10, WindowDuration: 10 * time.Second, WindowBuckets: 10, OpenDuration: time.Minute,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := br.Execute(ctx, breakerOK); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("gobreaker", func(b *testing.B) {
+		cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+			Name: "bench", Interval: 10 * time.Second, BucketPeriod: time.Second, Timeout: time.Minute,
+			ReadyToTrip: func(c gobreaker.Counts) bool {
+				return c.Requests >= 10 && float64(c.TotalFailures) >= 0.5*float64(c.Requests)
+			},
+		})
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cb.Execute(breakerGobreakerOK); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
