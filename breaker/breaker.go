@@ -16,8 +16,10 @@ const stateMask = 0xff
 
 func wordState(w uint64) State { return State(w & stateMask) }
 
-// Breaker is a circuit breaker. Create it with New; it is safe for concurrent use. It starts
-// no goroutine of its own and needs no Close.
+// Breaker is a circuit breaker. Create it with New; it is safe for concurrent use. It needs
+// no Close: its only background work is a runtime timer (time.AfterFunc), armed while it is
+// open with the default clock, whose callback ends the open state and returns; leaving the
+// open state early stops it.
 type Breaker struct {
 	// Read-only after New: the hot path reads these and word, so they share cache lines
 	// that are never written.

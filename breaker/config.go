@@ -172,8 +172,9 @@ type Config struct {
 	// drawn uniformly from [d·(1−OpenJitter), d], so breakers tripped together do not all
 	// probe at once, and the wait never exceeds MaxOpenDuration.
 	OpenJitter float64
-	// Rand is the random source for OpenJitter. It is only used under the breaker's lock.
-	// Nil means the goroutine-safe global source of math/rand/v2; tests pass a seeded one.
+	// Rand is the random source for OpenJitter. The breaker uses it only under its lock, so
+	// it must not be shared with other code. Nil means the goroutine-safe global source of
+	// math/rand/v2; tests pass a seeded one to make the waits reproducible.
 	Rand *rand.Rand
 
 	// HalfOpenProbes is the maximum number of concurrent calls admitted in the half-open
