@@ -31,9 +31,9 @@ type memFS struct {
 type faultKind int
 
 const (
-	faultError   faultKind = iota // the call fails and changes nothing
-	faultPartial                  // a write stores some of its bytes, then fails
-	faultLostSync                 // an fsync reports failure; nothing becomes durable
+	faultError    faultKind = iota // the call fails and changes nothing
+	faultPartial                   // a write stores some of its bytes, then fails
+	faultLostSync                  // an fsync reports failure; nothing becomes durable
 )
 
 type memFile struct {
