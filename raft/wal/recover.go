@@ -68,6 +68,26 @@ type replay struct {
 	gapFile  string // where entries first jumped past the expected index
 	gapOff   int64
 	gapFloor uint64 // entries below this index were never seen
+	buf      []byte // read buffer reused across segments
+	segments int    // how many segments there are in all
+	reserved bool
+}
+
+// reserve sizes the index for the whole log after the first segment, from
+// that segment's entries per byte, so a large log is not indexed by
+// repeated doubling and copying.
+func (r *replay) reserve(segSize int64) {
+	if r.reserved || segSize == 0 {
+		return
+	}
+	r.reserved = true
+	perSeg := len(r.w.pos)
+	want := perSeg*r.segments + perSeg/8
+	if want > cap(r.w.pos) {
+		grown := make([]position, len(r.w.pos), want)
+		copy(grown, r.w.pos)
+		r.w.pos = grown
+	}
 }
 
 func (w *WAL) recover() error {
@@ -88,7 +108,7 @@ func (w *WAL) recover() error {
 				"segment %d follows segment %d: a segment is missing", seqs[i], seqs[i-1])
 		}
 	}
-	r := &replay{w: w, start: 1}
+	r := &replay{w: w, start: 1, segments: len(seqs)}
 	for i, seq := range seqs {
 		last := i == len(seqs)-1
 		keep, err := r.readSegment(seq, last)
@@ -192,7 +212,11 @@ func (r *replay) readSegment(seq uint64, last bool) (keep bool, err error) {
 		f.Close()
 		return false, fmt.Errorf("wal: stat %s: %w", name, err)
 	}
-	buf := make([]byte, size)
+	// One buffer serves every segment: they are all about SegmentSize.
+	if int64(cap(r.buf)) < size {
+		r.buf = make([]byte, size)
+	}
+	buf := r.buf[:size]
 	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
 		f.Close()
 		return false, fmt.Errorf("wal: read %s: %w", name, err)
@@ -231,6 +255,7 @@ func (r *replay) readSegment(seq uint64, last bool) (keep bool, err error) {
 		}
 		off += n
 	}
+	r.reserve(size)
 	return true, nil
 }
 
@@ -372,8 +397,10 @@ func (r *replay) finish() error {
 	if len(w.pos) > 0 && r.start != w.markIdx+1 {
 		return errors.Join(ErrCorrupt, fmt.Errorf("wal: entries start at %d after mark %d", r.start, w.markIdx))
 	}
-	// Give the slice its own backing array so appends do not keep the
-	// dropped prefix alive.
-	w.pos = append([]position(nil), w.pos...)
+	// If a compaction mark dropped most of the index, copy the rest so the
+	// dropped prefix is not kept alive.
+	if cap(w.pos) > 2*len(w.pos)+1024 {
+		w.pos = append([]position(nil), w.pos...)
+	}
 	return nil
 }
