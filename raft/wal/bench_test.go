@@ -88,4 +88,3 @@ func BenchmarkOpen(b *testing.B) {
 	}
 	b.ReportMetric(float64(idx), "entries")
 }
-

@@ -3,8 +3,8 @@ package wal
 import (
 	"context"
 	"encoding/binary"
-	"hash/crc32"
 	"errors"
+	"hash/crc32"
 	"io"
 	"path/filepath"
 	"testing"
