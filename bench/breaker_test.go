@@ -14,7 +14,7 @@ import (
 // for distkit; gobreaker's default ReadyToTrip trips above five), a 60 s open timeout, and a
 // successful function that does nothing, so the figures are the breakers' own overhead.
 
-var breakerErr = errors.New("bench: boom")
+var errBreakerTest = errors.New("bench: boom")
 
 func breakerOK(context.Context) error { return nil }
 
@@ -84,7 +84,7 @@ func BenchmarkBreakerSuccessParallel(b *testing.B) {
 
 func BenchmarkBreakerRejectOpen(b *testing.B) {
 	ctx := context.Background()
-	fail := func(context.Context) error { return breakerErr }
+	fail := func(context.Context) error { return errBreakerTest }
 	b.Run("distkit", func(b *testing.B) {
 		br := breakerNew(b)
 		for range 5 {
@@ -103,7 +103,7 @@ func BenchmarkBreakerRejectOpen(b *testing.B) {
 	b.Run("gobreaker", func(b *testing.B) {
 		cb := breakerGobreaker()
 		for range 6 {
-			_, _ = cb.Execute(func() (struct{}, error) { return struct{}{}, breakerErr })
+			_, _ = cb.Execute(func() (struct{}, error) { return struct{}{}, errBreakerTest })
 		}
 		if cb.State() != gobreaker.StateOpen {
 			b.Fatalf("state %v, want open", cb.State())
