@@ -288,3 +288,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		runtime.Gosched()
 	}
 }
+
+// bytesAllocated reports the bytes allocated so far by the process.
+func bytesAllocated() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc
+}
