@@ -52,10 +52,13 @@ type logSink struct {
 	changed chan struct{} // closed and replaced on every new record
 	attrs   []slog.Attr
 	root    *logSink
+	// limit bounds waitFor; synctest tests raise it, since virtual time
+	// passes for free.
+	limit time.Duration
 }
 
 func newLogSink() *logSink {
-	s := &logSink{changed: make(chan struct{})}
+	s := &logSink{changed: make(chan struct{}), limit: waitLimit}
 	s.root = s
 	return s
 }
@@ -91,7 +94,7 @@ func (s *logSink) WithGroup(string) slog.Handler { return s }
 // waitFor waits until a record satisfies match and returns it.
 func (s *logSink) waitFor(t *testing.T, what string, match func(logRecord) bool) logRecord {
 	t.Helper()
-	deadline := time.NewTimer(waitLimit)
+	deadline := time.NewTimer(s.limit)
 	defer deadline.Stop()
 	for i := 0; ; {
 		s.mu.Lock()
