@@ -64,7 +64,9 @@ func (p *peer) enqueue(payload []byte) error {
 		if p.t.cfg.QueuePolicy == Reject {
 			p.mu.Unlock()
 			p.rejected.Add(1)
-			return fmt.Errorf("%w: %d messages queued for %q", transport.ErrQueueFull, p.q.n, p.id)
+			// No detail: a sender that is ahead of the network may hit
+			// this in a tight loop, and it must stay allocation-free.
+			return transport.ErrQueueFull
 		}
 		p.q.dropOldest()
 		p.dropped.Add(1)
@@ -92,12 +94,23 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// take moves every queued payload to dst and returns it.
-func (p *peer) take(dst [][]byte) [][]byte {
+// take moves every queued payload to dst and returns it with true, if the
+// peer's address is still addr. Otherwise it takes nothing and returns false.
+// Checking the address and taking in one critical section means a message
+// sent after SetPeer never leaves on a connection to the old address.
+func (p *peer) take(dst [][]byte, addr string) ([][]byte, bool) {
 	p.mu.Lock()
-	dst = p.q.drain(dst)
-	p.mu.Unlock()
-	return dst
+	defer p.mu.Unlock()
+	if p.addr != addr {
+		return dst, false
+	}
+	return p.q.drain(dst), true
+}
+
+func (p *peer) address() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addr
 }
 
 func (p *peer) queued() int {
@@ -151,7 +164,7 @@ func (p *peer) runLocal() {
 			return
 		}
 		for {
-			batch = p.take(batch[:0])
+			batch, _ = p.take(batch[:0], "")
 			if len(batch) == 0 {
 				break
 			}
@@ -186,7 +199,10 @@ func (p *peer) run() {
 		select {
 		case <-p.wake:
 		case <-p.moved:
-			if c != nil {
+			// Drop a connection to the old address now rather than at
+			// the next send; take below catches the case where a send
+			// wins the race with this token.
+			if c != nil && c.addr != p.address() {
 				p.t.log.Info("tcpnet: peer address changed, reconnecting", "peer", string(p.id))
 				p.disconnect(c)
 				c = nil
@@ -209,7 +225,17 @@ func (p *peer) run() {
 					return // removed or closing
 				}
 			}
-			batch = p.take(batch[:0])
+			var current bool
+			batch, current = p.take(batch[:0], c.addr)
+			if !current {
+				// SetPeer moved the peer: what was buffered was meant
+				// for the old address; what is queued goes to the new.
+				_ = c.flush(p.t.cfg.WriteTimeout)
+				p.disconnect(c)
+				c = nil
+				bo.reset()
+				continue
+			}
 			if len(batch) == 0 {
 				if err := c.flush(p.t.cfg.WriteTimeout); err != nil {
 					p.writeFailed(c, err, 0)
@@ -244,9 +270,7 @@ func (p *peer) connect(bo *backoff) *outConn {
 		if p.ctx.Err() != nil {
 			return nil
 		}
-		p.mu.Lock()
-		addr := p.addr
-		p.mu.Unlock()
+		addr := p.address()
 		c, err := p.dialHandshake(addr)
 		if err == nil {
 			p.mu.Lock()
@@ -329,7 +353,7 @@ func (p *peer) dialHandshake(addr string) (*outConn, error) {
 		_ = conn.Close()
 		return nil, context.Canceled
 	}
-	return &outConn{conn: conn, w: bufio.NewWriterSize(conn, writeBufferSize), dead: make(chan struct{})}, nil
+	return &outConn{conn: conn, addr: addr, w: bufio.NewWriterSize(conn, writeBufferSize), dead: make(chan struct{})}, nil
 }
 
 // writeBufferSize is the size of the buffer that coalesces frames into
@@ -365,6 +389,7 @@ func (p *peer) disconnect(c *outConn) {
 // outConn is an established outbound connection.
 type outConn struct {
 	conn net.Conn
+	addr string // the address dialled
 	w    *bufio.Writer
 	hdr  [frameHeaderLen]byte
 	dead chan struct{} // closed by the watcher when the connection ends

@@ -42,7 +42,8 @@ func TestQueueModel(t *testing.T) {
 				model = append(model, msg)
 			},
 			"take": func(t *rapid.T) {
-				got := p.take(nil)
+				got, current := p.take(nil, "addr")
+				require.True(t, current)
 				if len(model) == 0 {
 					require.Empty(t, got)
 				} else {
