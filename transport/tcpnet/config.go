@@ -165,6 +165,9 @@ type Config struct {
 	//     trust.
 	//
 	// Any VerifyConnection the config already has runs after these checks.
+	// On the client side a VerifyPeerCertificate callback still runs, but
+	// before them and with nil verifiedChains, since tcpnet verifies the
+	// chain itself.
 	TLS *tls.Config
 
 	// Logger receives connection events (refused handshakes, hostile

@@ -156,9 +156,10 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 		status = statusWrongCluster
 	case h.To != t.cfg.NodeID:
 		status = statusWrongNode
-	case peerCertNodeCheck(state, h.From) != nil:
-		status = statusIdentity
-		err = peerCertNodeCheck(state, h.From)
+	default:
+		if err = peerCertNodeCheck(state, h.From); err != nil {
+			status = statusIdentity
+		}
 	}
 	var ack [2]byte
 	if _, werr := conn.Write(appendAck(ack[:0], status)); werr != nil && err == nil && status == statusOK {

@@ -244,9 +244,12 @@ type Status struct {
 // PeerStatus describes the outbound side toward one peer.
 type PeerStatus struct {
 	Addr      string
-	Connected bool   // an established connection is open
-	Queued    int    // messages waiting to be written
-	Sent      uint64 // messages written to the socket (not necessarily received)
+	Connected bool // an established connection is open
+	Queued    int  // messages waiting to be written
+	// Sent counts messages handed to the connection's write buffer. A
+	// connection failure can still lose them; TCP acknowledges bytes, not
+	// messages, so the sender cannot know.
+	Sent uint64
 	// Dropped counts messages discarded from a full queue under DropOldest.
 	Dropped uint64
 	// Rejected counts Sends refused with ErrQueueFull under Reject.
