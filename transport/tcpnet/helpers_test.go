@@ -298,3 +298,17 @@ func bytesAllocated() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.TotalAlloc
 }
+
+// tcpnetGoroutines returns the stacks of goroutines running a method of this
+// package's types, other than the caller's.
+func tcpnetGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var found []string
+	for i, g := range strings.Split(string(buf), "\n\n") {
+		if i > 0 && (strings.Contains(g, "tcpnet.(*Transport)") || strings.Contains(g, "tcpnet.(*peer)")) {
+			found = append(found, g)
+		}
+	}
+	return found
+}

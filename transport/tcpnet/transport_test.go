@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/distkit/distkit/transport"
 )
@@ -196,4 +197,40 @@ func TestIdleInboundConnectionIsClosedAndSenderReconnects(t *testing.T) {
 	require.NoError(t, a.Send(context.Background(), "b", []byte("two")))
 	require.Equal(t, "two", string(recv(t, b).Payload))
 	require.Equal(t, uint64(2), a.Status().Peers["b"].Connects)
+}
+
+func TestCloseStopsEveryGoroutine(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	func() {
+		ca := newTestCA(t)
+		logs := newLogSink()
+		cfg := func(id transport.NodeID) Config {
+			return Config{
+				NodeID: id, ListenAddr: "127.0.0.1:0", TLS: MutualTLSConfig(ca.issue(t, id), ca.pool),
+				ReadTimeout: time.Minute, HandshakeTimeout: time.Minute, Logger: logs.logger(),
+			}
+		}
+		a, err := New(cfg("a"))
+		require.NoError(t, err)
+		b, err := New(cfg("b"))
+		require.NoError(t, err)
+		require.NoError(t, a.SetPeer("b", b.Addr().String()))
+		require.NoError(t, a.SetPeer("gone", deadAddr(t))) // a writer stuck in backoff
+		require.NoError(t, a.Send(context.Background(), "gone", []byte("x")))
+		require.NoError(t, a.Send(context.Background(), "b", []byte("x")))
+		require.NoError(t, a.Send(context.Background(), "a", []byte("x")))
+		<-b.Recv()
+		// A connection stuck in its TLS handshake, one removed peer.
+		stuck, err := net.Dial("tcp", b.Addr().String())
+		require.NoError(t, err)
+		defer stuck.Close()
+		waitUntil(t, "b admitted the stuck connection", func() bool { return b.Status().InboundConns == 2 })
+		a.RemovePeer("gone")
+		require.NoError(t, a.Close())
+		require.NoError(t, b.Close())
+		// Checked at once, without goleak's retries: Close must have
+		// waited for its goroutines, not merely told them to stop.
+		require.Empty(t, tcpnetGoroutines())
+	}()
+	goleak.VerifyNone(t, ignore)
 }
