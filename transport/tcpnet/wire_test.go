@@ -150,3 +150,18 @@ func TestReadPayloadAllocatesByArrival(t *testing.T) {
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	require.Less(t, ms[1]-ms[0], uint64(4*readChunk))
 }
+
+func FuzzReadAck(f *testing.F) {
+	f.Add(appendAck(nil, statusOK))
+	f.Add(appendAck(nil, statusIdentity))
+	f.Add([]byte{0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := readAck(bytes.NewReader(b))
+		if err != nil {
+			require.ErrorIs(t, err, transport.ErrCorrupt)
+			return
+		}
+		require.Equal(t, b[:2], appendAck(nil, s))
+		require.NotEmpty(t, s.String())
+	})
+}
