@@ -44,8 +44,8 @@
 // When the queue is full, QueuePolicy decides: DropOldest (the default)
 // discards the oldest message and counts it, Reject returns
 // transport.ErrQueueFull. A peer that cannot be reached is retried with
-// capped exponential backoff and full jitter (BackoffBase, BackoffMax) while
-// its queue keeps the newest messages.
+// capped exponential backoff and full jitter (BackoffBase, BackoffMax); its
+// messages wait in the queue meanwhile, under the same QueuePolicy.
 //
 // # Security
 //
