@@ -56,7 +56,10 @@
 // the one in the client's verified certificate, so no node can send as
 // another; the dialler refuses a server whose certificate does not name the
 // NodeID it dialled, so a wrong address book entry cannot leak messages to
-// the wrong node. Host names are not checked: identities are NodeIDs. Without
+// the wrong node. Host names are not checked: identities are NodeIDs. The
+// listener accepts any node of the cluster, whether or not it is in the
+// address book (which governs only where this node sends): with mutual TLS,
+// any node holding a certificate from a trusted CA. Without
 // mutual TLS the NodeID in the hello is taken on trust, and the cluster name
 // is a guard against mistakes, not a secret.
 //

@@ -434,17 +434,22 @@ func (c *outConn) flush(timeout time.Duration) error {
 
 func (c *outConn) close() { _ = c.conn.Close() }
 
-// ring is a fixed-capacity FIFO of payloads.
+// ring is a fixed-capacity FIFO of payloads. Its storage is allocated on
+// the first push, so peers that are never sent to cost nothing.
 type ring struct {
 	buf     [][]byte
+	size    int
 	head, n int
 }
 
-func newRing(size int) ring { return ring{buf: make([][]byte, size)} }
+func newRing(size int) ring { return ring{size: size} }
 
-func (r *ring) full() bool { return r.n == len(r.buf) }
+func (r *ring) full() bool { return r.n == r.size }
 
 func (r *ring) push(p []byte) {
+	if r.buf == nil {
+		r.buf = make([][]byte, r.size)
+	}
 	r.buf[(r.head+r.n)%len(r.buf)] = p
 	r.n++
 }
