@@ -243,7 +243,7 @@ func PhiNormal(delta, mean, std float64) float64 {
 	} else {
 		phi = -(logErfcAsymptotic(z)-math.Ln2)/ln10 + asymptoticShift
 	}
-	if phi < 0 || math.IsNaN(phi) { // −0 and rounding just below 0
+	if !(phi > 0) { // −0, rounding just below 0, NaN
 		return 0
 	}
 	return math.Min(phi, math.MaxFloat64)
