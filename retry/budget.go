@@ -134,22 +134,24 @@ const ratioSlices = 10
 // retries may be at most Percent of requests plus MinPerSecond·TTL. With the
 // defaults, 20% of requests plus 10 retries per second over 10 s.
 //
-// The window is cut into 10 slices. Each request deposits Percent·1000 into
-// the current slice, each retry withdraws 1000 if the window's total plus the
-// floor allows it, and slices older than TTL expire. Hence the guarantee: for
-// the window the budget counts at each retry, retries ≤ Percent·requests +
+// The window is cut into 10 slices, each counting its requests and its
+// retries. A retry is granted only if, over the slices in the window,
+// 1000·retries ≤ round(1000·Percent)·requests + 1000·MinPerSecond·TTL after
+// granting it; slices older than TTL expire. Hence the guarantee: for the
+// window the budget counts at each retry, retries ≤ Percent·requests +
 // MinPerSecond·TTL.
 //
-// Request reads no clock: it adds to the slice that was current at the last
-// clock read, and reads the clock once per 64 requests to move the window.
-// A request may therefore be filed in an earlier slice than the true one and
-// expire early, which only ever lowers the budget. Withdraw reads the clock
-// every time, so retries are filed exactly and the bound holds in real time.
-// Under concurrent use a race can let through at most one extra retry per
-// concurrently rotating caller. RatioBudget is lock-free and safe for
-// concurrent use.
+// Request costs one atomic add and reads no clock: it counts into the slice
+// that was current at the last clock read, and reads the clock once per 64
+// requests to move the window. A request may therefore be filed in an
+// earlier slice than the true one and expire early, which only ever lowers
+// the budget. Withdraw reads the clock every time, so retries are filed
+// exactly and the bound holds in real time. Under concurrent use, requests
+// racing with a window move can be filed one slice late, which can let
+// through at most one extra retry per such request. RatioBudget is lock-free
+// and safe for concurrent use.
 type RatioBudget struct {
-	deposit int64 // added per request, in thousandths of a retry
+	deposit int64 // credit per request, in thousandths of a retry
 	reserve int64 // the floor, MinPerSecond·TTL in thousandths
 	slice   int64 // nanoseconds per slice
 	epoch   time.Time
@@ -157,8 +159,9 @@ type RatioBudget struct {
 
 	cur      atomic.Int64 // slice number the newest slot holds
 	rotating atomic.Bool
-	balance  atomic.Int64 // sum of all slots
-	slots    [ratioSlices]atomic.Int64
+	retries  atomic.Int64 // retries in all slots
+	reqs     [ratioSlices]atomic.Int64
+	rets     [ratioSlices]atomic.Int64
 }
 
 // NewRatioBudget returns an empty budget, or an error wrapping
@@ -198,9 +201,7 @@ func (b *RatioBudget) clock() int64 { return int64(time.Since(b.epoch)) / b.slic
 
 // Request records one request.
 func (b *RatioBudget) Request() {
-	s := b.cur.Load()
-	b.slots[s%ratioSlices].Add(b.deposit)
-	if v := b.balance.Add(b.deposit); b.deposit > 0 && (v/b.deposit)&63 == 0 {
+	if b.reqs[b.cur.Load()%ratioSlices].Add(1)&63 == 0 {
 		b.advance(b.now())
 	}
 }
@@ -208,38 +209,51 @@ func (b *RatioBudget) Request() {
 // Success does nothing: the budget counts requests, not outcomes.
 func (b *RatioBudget) Success() {}
 
+// requests returns the requests in the window.
+func (b *RatioBudget) requests() int64 {
+	var n int64
+	for i := range b.reqs {
+		n += b.reqs[i].Load()
+	}
+	return n
+}
+
 // Withdraw takes one retry from the budget and reports whether it was
 // available.
 func (b *RatioBudget) Withdraw() bool {
 	b.advance(b.now())
+	credit := b.deposit*b.requests() + b.reserve
 	for {
-		bal := b.balance.Load()
-		if bal+b.reserve < milli {
+		r := b.retries.Load()
+		if (r+1)*milli > credit {
 			return false
 		}
-		if b.balance.CompareAndSwap(bal, bal-milli) {
+		if b.retries.CompareAndSwap(r, r+1) {
 			break
 		}
 	}
-	b.slots[b.cur.Load()%ratioSlices].Add(-milli)
+	b.rets[b.cur.Load()%ratioSlices].Add(1)
 	return true
 }
 
 // Available returns how many retries the budget would allow right now.
 func (b *RatioBudget) Available() int {
 	b.advance(b.now())
-	return int(max(b.balance.Load()+b.reserve, 0) / milli)
+	credit := b.deposit*b.requests() + b.reserve
+	return int(max(credit/milli-b.retries.Load(), 0))
 }
 
 // advance moves the window to slice now, expiring the slots it passes. One
-// caller rotates at a time; the others carry on with the current slot.
+// caller moves it at a time; the others carry on with the current slot.
 func (b *RatioBudget) advance(now int64) {
 	if now <= b.cur.Load() || !b.rotating.CompareAndSwap(false, true) {
 		return
 	}
 	c := b.cur.Load()
 	for s := c + 1; s <= now && s <= c+ratioSlices; s++ {
-		b.balance.Add(-b.slots[s%ratioSlices].Swap(0))
+		i := s % ratioSlices
+		b.reqs[i].Store(0)
+		b.retries.Add(-b.rets[i].Swap(0))
 	}
 	if now > c {
 		b.cur.Store(now)
