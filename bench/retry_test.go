@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -71,6 +72,79 @@ func BenchmarkRetrySuccess(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := exec.WithContext(ctx).Run(op); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRetryThreeFailures measures the loop itself: three failures, then
+// a success, with zero delay so that no time is spent sleeping.
+func BenchmarkRetryThreeFailures(b *testing.B) {
+	ctx := context.Background()
+	errFlaky := errors.New("flaky")
+
+	b.Run("distkit", func(b *testing.B) {
+		r, err := retry.New(retry.Config{MaxAttempts: 4, Backoff: retry.Constant(0)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			if err := r.Do(ctx, func(context.Context) error {
+				if n++; n < 4 {
+					return errFlaky
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("backoff", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			if _, err := backoff.Retry(ctx, func() (struct{}, error) {
+				if n++; n < 4 {
+					return struct{}{}, errFlaky
+				}
+				return struct{}{}, nil
+			}, backoff.WithBackOff(&backoff.ZeroBackOff{}), backoff.WithMaxTries(4)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("retrygo", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			if err := retrygo.Do(func() error {
+				if n++; n < 4 {
+					return errFlaky
+				}
+				return nil
+			}, retrygo.Context(ctx), retrygo.Attempts(4), retrygo.Delay(0), retrygo.DelayType(retrygo.FixedDelay)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("failsafe", func(b *testing.B) {
+		rp := retrypolicy.NewBuilder[any]().WithMaxAttempts(4).WithDelay(0).Build()
+		exec := failsafe.With[any](rp)
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			if err := exec.WithContext(ctx).Run(func() error {
+				if n++; n < 4 {
+					return errFlaky
+				}
+				return nil
+			}); err != nil {
 				b.Fatal(err)
 			}
 		}

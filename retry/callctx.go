@@ -15,11 +15,11 @@ import (
 // which is most of the cost of a retry loop whose first attempt succeeds.
 // callCtx avoids them in two ways. Its Done channel, and the parent
 // registration that closes it, are created only if fn asks for Done. And
-// callCtx values are carved out of 64-slot slabs: a slot is used by exactly
+// callCtx values are carved out of 63-slot slabs: a slot is used by exactly
 // one call and never recycled, so a context that fn keeps after Do returns
 // stays cancelled forever, as the contract requires, while the allocator
-// runs once per 64 calls. The price is that a slab stays alive while any of
-// its 64 contexts is still referenced.
+// runs once per 63 calls. The price is that a slab stays alive while any of
+// its 63 contexts is still referenced.
 type callCtx struct {
 	parent context.Context
 	state  atomic.Uint32 // one of the ctx* states below
@@ -50,7 +50,9 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-const slabSize = 64
+// slabSize is 63 so that a slab (63 32-byte slots and a counter) fills a
+// 2048-byte size class exactly.
+const slabSize = 63
 
 type ctxSlab struct {
 	next atomic.Int64

@@ -39,12 +39,40 @@ type Error struct {
 	all []error
 }
 
+// newError copies errs, which may live on the caller's stack.
 func newError(reason error, errs []error) *Error {
 	all := make([]error, 0, len(errs)+1)
 	all = append(all, reason)
 	all = append(all, errs...)
-	return &Error{Reason: reason, Attempts: len(errs), Errs: errs, all: all}
+	return &Error{Reason: reason, Attempts: len(errs), Errs: all[1:], all: all}
 }
+
+// findRetryAfter is errors.As for *RetryAfterError, written out so that the
+// target does not escape to the heap on every failed attempt.
+func findRetryAfter(err error) *RetryAfterError {
+	for err != nil {
+		switch e := err.(type) {
+		case *RetryAfterError:
+			return e
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if ra := findRetryAfter(inner); ra != nil {
+					return ra
+				}
+			}
+			return nil
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// isPermanent reports whether err wraps a *PermanentError anywhere in its
+// tree, including errors that only match ErrPermanent through an Is method.
+func isPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
 // Error reports the reason, the attempt count and the last attempt's error.
 func (e *Error) Error() string {

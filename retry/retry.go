@@ -2,7 +2,6 @@ package retry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -218,7 +217,11 @@ func (r *Retrier) retry(ctx context.Context, c *callCtx, fn func(context.Context
 	if r.maxElapsed > 0 && r.fromFailure {
 		start = time.Now()
 	}
-	errs := []error{err}
+	// The first attempts' errors live on the stack; newError copies them
+	// out only if Do gives up, so a retry that ends in success allocates
+	// nothing for them.
+	var buf [8]error
+	errs := append(buf[:0], err)
 	var (
 		prev  time.Duration
 		timer *time.Timer
@@ -234,7 +237,7 @@ func (r *Retrier) retry(ctx context.Context, c *callCtx, fn func(context.Context
 		if cerr := ctx.Err(); cerr != nil {
 			return newError(cerr, errs)
 		}
-		if errors.Is(err, ErrPermanent) {
+		if isPermanent(err) {
 			return newError(ErrPermanent, errs)
 		}
 		if r.retryable != nil && !r.retryable(err) {
@@ -246,8 +249,7 @@ func (r *Retrier) retry(ctx context.Context, c *callCtx, fn func(context.Context
 
 		delay := r.backoff.Delay(n-1, prev)
 		prev = delay
-		var ra *RetryAfterError
-		if errors.As(err, &ra) {
+		if ra := findRetryAfter(err); ra != nil {
 			delay = ra.Delay
 		}
 		if delay > r.maxDelay {
