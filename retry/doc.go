@@ -48,7 +48,8 @@
 //   - With MaxElapsed, the last wait is shortened to what is left, not
 //     skipped, and no attempt starts after the limit.
 //   - A RetryAfter hint is clamped by MaxDelay and by the time left.
-//   - OnRetry is numbered from 1 and fires only before a retry that happens.
+//   - OnRetry is numbered from 1 and fires only before a retry that happens
+//     (after its wait, so a cancel during the wait does not fire it).
 //   - RatioBudget: for the window it counts at each retry, retries ≤
 //     Percent·requests + MinPerSecond·TTL (property-tested).
 //
