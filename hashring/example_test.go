@@ -51,7 +51,7 @@ func ExampleBounded() {
 
 func ExampleJumpString() {
 	fmt.Println(hashring.JumpString("user:42", 16))
-	// Output: 11
+	// Output: 12
 }
 
 func ExampleRendezvous_GetN() {

@@ -18,7 +18,7 @@ func Jump(key uint64, buckets int) int {
 		b = j
 		// The paper's 64-bit linear congruential step; its top 31 bits
 		// drive the next jump.
-		key = key*2862933555777940543 + 1
+		key = key*2862933555777941757 + 1
 		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
 	}
 	return int(b)
