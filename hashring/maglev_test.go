@@ -57,27 +57,33 @@ func TestMaglevOrderIndependent(t *testing.T) {
 }
 
 // TestMaglevDisruption removes one node and counts table slots that moved
-// between two surviving nodes: at the default table size, at most 1%.
+// between two surviving nodes: at the default table size, at most 1%. Each
+// case builds two 65537-entry tables, so it sweeps chosen fleet sizes
+// instead of drawing a hundred.
 func TestMaglevDisruption(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		n := rapid.IntRange(2, 200).Draw(t, "n")
-		nodes := nodeNames(fmt.Sprintf("s%d", rapid.IntRange(0, 1000).Draw(t, "set")), n)
-		var m Maglev
-		require.NoError(t, m.Set(nodes...))
-		before := m.snap.Load()
-		gone := rapid.SampledFrom(nodes).Draw(t, "leaver").ID
-		require.True(t, m.Remove(gone))
-		after := m.snap.Load()
-		require.Len(t, after.table, len(before.table))
-		extra := 0
-		for i, o := range before.table {
-			if was := before.nodes[o].ID; was != gone && was != after.nodes[after.table[i]].ID {
-				extra++
+	worst := 0.0
+	for _, n := range []int{2, 3, 5, 10, 20, 50, 100, 200} {
+		for set := range 2 {
+			nodes := nodeNames(fmt.Sprintf("s%d", set), n)
+			var m Maglev
+			require.NoError(t, m.Set(nodes...))
+			before := m.snap.Load()
+			gone := nodes[(n*7+set)%n].ID
+			require.True(t, m.Remove(gone))
+			after := m.snap.Load()
+			require.Len(t, after.table, len(before.table))
+			extra := 0
+			for i, o := range before.table {
+				if was := before.nodes[o].ID; was != gone && was != after.nodes[after.table[i]].ID {
+					extra++
+				}
 			}
+			frac := float64(extra) / float64(len(before.table))
+			worst = max(worst, frac)
+			require.LessOrEqual(t, frac, 0.01, "n=%d: %.4f of keys moved between survivors", n, frac)
 		}
-		frac := float64(extra) / float64(len(before.table))
-		require.LessOrEqual(t, frac, 0.01, "n=%d: %.4f of keys moved between survivors", n, frac)
-	})
+	}
+	t.Logf("worst extra movement between survivors: %.4f%%", 100*worst)
 }
 
 // TestMaglevBuildTime is a coarse guard; the figure that counts comes from
