@@ -17,13 +17,14 @@ func BenchmarkRingGet(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
-			i := 0
+			i, cpu := 0, cpuNow()
 			for b.Loop() {
 				if _, err := r.Get(benchKeys[i&1023]); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
+			reportCPU(b, cpu, i)
 			st := r.Status()
 			b.ReportMetric(float64(st.Bytes)/float64(st.VirtualNodes), "B/vnode")
 		})
@@ -85,11 +86,12 @@ func BenchmarkJump(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
-			i := 0
+			i, cpu := 0, cpuNow()
 			for b.Loop() {
 				JumpString(benchKeys[i&1023], n)
 				i++
 			}
+			reportCPU(b, cpu, i)
 		})
 	}
 }
@@ -102,13 +104,14 @@ func BenchmarkRendezvousGet(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
-			i := 0
+			i, cpu := 0, cpuNow()
 			for b.Loop() {
 				if _, err := r.Get(benchKeys[i&1023]); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
+			reportCPU(b, cpu, i)
 		})
 	}
 }
@@ -121,13 +124,14 @@ func BenchmarkMaglevGet(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
-			i := 0
+			i, cpu := 0, cpuNow()
 			for b.Loop() {
 				if _, err := m.Get(benchKeys[i&1023]); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
+			reportCPU(b, cpu, i)
 		})
 	}
 }
@@ -141,9 +145,12 @@ func BenchmarkMaglevBuild(b *testing.B) {
 		size := MaglevConfig{}.tableSize(n)
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
+			i, cpu := 0, cpuNow()
 			for b.Loop() {
 				buildMaglev(nodes, size)
+				i++
 			}
+			reportCPU(b, cpu, i)
 		})
 	}
 }

@@ -46,13 +46,13 @@ func TestGoldenPlacements(t *testing.T) {
 		maglev     string
 		jump       int
 	}{
-		{"", "node-6", []string{"node-6", "node-7", "node-3"}, "node-8", "node-6", 332},
-		{"a", "node-6", []string{"node-6", "node-4", "node-7"}, "node-8", "node-2", 894},
-		{"hello", "node-0", []string{"node-0", "node-8", "node-5"}, "node-2", "node-0", 309},
-		{"user:42", "node-4", []string{"node-4", "node-1", "node-9"}, "node-8", "node-1", 717},
+		{"", "node-6", []string{"node-6", "node-7", "node-3"}, "node-3", "node-6", 332},
+		{"a", "node-6", []string{"node-6", "node-4", "node-7"}, "node-2", "node-2", 894},
+		{"hello", "node-0", []string{"node-0", "node-8", "node-5"}, "node-8", "node-0", 309},
+		{"user:42", "node-4", []string{"node-4", "node-1", "node-9"}, "node-6", "node-1", 717},
 		{"user:7919", "node-0", []string{"node-0", "node-8", "node-9"}, "node-0", "node-0", 61},
-		{"session/8f14e45f", "node-8", []string{"node-8", "node-1", "node-0"}, "node-3", "node-0", 793},
-		{"the quick brown fox jumps over the lazy dog", "node-7", []string{"node-7", "node-4", "node-1"}, "node-9", "node-4", 37},
+		{"session/8f14e45f", "node-8", []string{"node-8", "node-1", "node-0"}, "node-0", "node-0", 793},
+		{"the quick brown fox jumps over the lazy dog", "node-7", []string{"node-7", "node-4", "node-1"}, "node-5", "node-4", 37},
 	} {
 		require.Equal(t, g.ring, mustGet(t, &r, g.key), "ring %q", g.key)
 		require.Equal(t, g.ringN, r.GetN(g.key, 3), "ring GetN %q", g.key)

@@ -157,9 +157,9 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 	if n == 0 {
 		return nil
 	}
-	mm := uint64(m)
-	next := make([]uint64, n)    // next position in node i's permutation
-	skip := make([]uint64, n)    // node i's permutation step
+	mm := uint32(m)              // m <= 2^31, so positions and sums fit in uint32
+	next := make([]uint32, n)    // next position in node i's permutation
+	skip := make([]uint32, n)    // node i's permutation step
 	credit := make([]float64, n) // slots earned and not yet claimed
 	share := make([]float64, n)  // slots earned per round: weight / max weight
 	maxW := 0.0
@@ -168,13 +168,13 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 	}
 	for i, nd := range nodes {
 		h := Hash(nd.ID)
-		next[i] = h % mm
-		skip[i] = mix64(h)%(mm-1) + 1
+		next[i] = uint32(h % uint64(mm))
+		skip[i] = uint32(mix64(h)%uint64(mm-1)) + 1
 		share[i] = nd.Weight / maxW
 	}
 	// The bitmap of filled slots (M/8 bytes) stays in the L1 cache where
 	// the table itself would not, which keeps the build's random probes
-	// cheap.
+	// cheap: a build makes about M*ln(M) probes.
 	filled := make([]uint64, (m+63)/64)
 	table := make([]uint32, m)
 	left := m
@@ -183,17 +183,18 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 			credit[i] += share[i]
 			for credit[i] >= 1 {
 				credit[i]--
-				c := next[i]
-				for filled[c/64]&(1<<(c%64)) != 0 {
-					if c += skip[i]; c >= mm {
+				c, sk := next[i], skip[i]
+				for filled[c>>6]&(1<<(c&63)) != 0 {
+					if c += sk; c >= mm {
 						c -= mm
 					}
 				}
-				filled[c/64] |= 1 << (c % 64)
+				filled[c>>6] |= 1 << (c & 63)
 				table[c] = uint32(i)
-				if next[i] = c + skip[i]; next[i] >= mm {
-					next[i] -= mm
+				if c += sk; c >= mm {
+					c -= mm
 				}
+				next[i] = c
 				if left--; left == 0 {
 					return table
 				}

@@ -2,6 +2,7 @@ package hashring
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,15 +28,30 @@ type Rendezvous struct {
 }
 
 type hrwSnapshot struct {
-	nodes    []Node   // sorted by ID
-	seeds    []uint64 // seeds[i] = Hash(nodes[i].ID)
-	weighted bool     // weights differ, so scores need the logarithm
+	nodes    []Node    // sorted by ID
+	seeds    []hrwSeed // seeds[i] belongs to nodes[i]
+	weighted bool      // weights differ, so scores need the logarithm
+}
+
+// hrwSeed is what a node contributes to its scores: a value mixed into the
+// key hash and an odd multiplier, both derived from Hash(ID).
+type hrwSeed struct{ x, m uint64 }
+
+// score is the rendezvous score of a node for key hash h: the 128-bit
+// product of (h xor x) and the node's own odd multiplier m, folded by xor
+// of its halves (wyhash's "mum" mix). One multiply-and-fold per node is
+// about half the cost of a full 64-bit finalizer, and the per-node
+// multiplier keeps different nodes' scores for one key unrelated.
+func (sd hrwSeed) score(h uint64) uint64 {
+	hi, lo := bits.Mul64(h^sd.x, sd.m)
+	return hi ^ lo
 }
 
 func newHRWSnapshot(nodes []Node) *hrwSnapshot {
-	s := &hrwSnapshot{nodes: nodes, seeds: make([]uint64, len(nodes))}
+	s := &hrwSnapshot{nodes: nodes, seeds: make([]hrwSeed, len(nodes))}
 	for i, n := range nodes {
-		s.seeds[i] = Hash(n.ID)
+		h := Hash(n.ID)
+		s.seeds[i] = hrwSeed{x: h, m: mix64(h) | 1}
 		if n.Weight != nodes[0].Weight {
 			s.weighted = true
 		}
@@ -110,9 +126,9 @@ func (r *Rendezvous) GetHash(h uint64) (string, error) {
 	if !s.weighted {
 		// Ties (equal 64-bit scores) go to the lower index, i.e. the
 		// smaller ID, because only a strictly greater score replaces.
-		best, bestScore := 0, mix64(h^s.seeds[0])
+		best, bestScore := 0, s.seeds[0].score(h)
 		for i, seed := range s.seeds[1:] {
-			if sc := mix64(h ^ seed); sc > bestScore {
+			if sc := seed.score(h); sc > bestScore {
 				best, bestScore = i+1, sc
 			}
 		}
@@ -130,7 +146,7 @@ func (r *Rendezvous) GetHash(h uint64) (string, error) {
 // score is node i's weighted score for key hash h: w / -ln(u) with u in
 // (0, 1) taken from the top 53 bits of the mixed hash.
 func (s *hrwSnapshot) score(h uint64, i int) float64 {
-	u := (float64(mix64(h^s.seeds[i])>>11) + 0.5) / (1 << 53)
+	u := (float64(s.seeds[i].score(h)>>11) + 0.5) / (1 << 53)
 	return s.nodes[i].Weight / -math.Log(u)
 }
 
@@ -172,7 +188,7 @@ func (r *Rendezvous) AppendNHash(dst []string, h uint64, n int) []string {
 		if s.weighted {
 			e.f = s.score(h, i)
 		} else {
-			e.u = mix64(h ^ s.seeds[i])
+			e.u = s.seeds[i].score(h)
 		}
 		if len(top) == n && !better(e, top[n-1]) {
 			continue

@@ -3,6 +3,7 @@ package hashring
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"slices"
 	"testing"
 
@@ -19,7 +20,9 @@ func refHRW(nodes []Node, h uint64) []string {
 	}
 	var all []scored
 	for _, n := range nodes {
-		u := (float64(mix64(h^Hash(n.ID))>>11) + 0.5) / (1 << 53)
+		x := Hash(n.ID)
+		hi, lo := bits.Mul64(h^x, mix64(x)|1)
+		u := (float64((hi^lo)>>11) + 0.5) / (1 << 53)
 		all = append(all, scored{n.ID, weightOf(n.Weight) / -math.Log(u)})
 	}
 	slices.SortFunc(all, func(a, b scored) int {
