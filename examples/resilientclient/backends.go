@@ -21,10 +21,10 @@ type backendSpec struct {
 	// 503. The draws come from a generator seeded per backend, so the n-th
 	// request a backend serves fails or not identically in every run.
 	FailRate float64
-	// FailFirst makes the first FailFirst requests fail with 503, as a
-	// backend does while it restarts or warms up; after them FailRate
-	// applies.
-	FailFirst int
+	// DownFor makes every request fail with 503 until DownFor has passed
+	// since the backend started, as while a process restarts or warms up;
+	// after that FailRate applies.
+	DownFor time.Duration
 	// Latency is added to every response, so the balancer has something to
 	// steer by.
 	Latency time.Duration
@@ -45,8 +45,8 @@ func (s backendSpec) describe() string {
 		return "dead (always 503)"
 	}
 	var parts []string
-	if s.FailFirst > 0 {
-		parts = append(parts, fmt.Sprintf("first %d fail", s.FailFirst))
+	if s.DownFor > 0 {
+		parts = append(parts, fmt.Sprintf("down for the first %v", s.DownFor))
 	}
 	if s.FailRate > 0 {
 		parts = append(parts, fmt.Sprintf("fails %g%%", 100*s.FailRate))
@@ -64,18 +64,22 @@ func (s backendSpec) describe() string {
 type backend struct {
 	spec   backendSpec
 	srv    *httptest.Server
+	upAt   time.Time    // end of DownFor
 	served atomic.Int64 // requests that reached the handler
 
-	mu  sync.Mutex // guards rng and n: draws happen in arrival order
+	mu  sync.Mutex // guards rng: draws happen in arrival order
 	rng *rand.Rand
-	n   int
 }
 
 // startBackend starts a server for spec. Its failures are drawn from a PCG
 // generator seeded with (seed, index), so each backend has its own fixed
 // sequence of outcomes.
 func startBackend(spec backendSpec, seed uint64, index int) *backend {
-	b := &backend{spec: spec, rng: rand.New(rand.NewPCG(seed, uint64(index)))}
+	b := &backend{
+		spec: spec,
+		upAt: time.Now().Add(spec.DownFor),
+		rng:  rand.New(rand.NewPCG(seed, uint64(index))),
+	}
 	// httptest.NewServer listens on 127.0.0.1 on a free port.
 	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
 	if spec.Closed {
@@ -100,10 +104,9 @@ func (b *backend) Close() {
 // fail decides whether the current request fails.
 func (b *backend) fail() bool {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.n++
-	draw := b.rng.Float64() // drawn for every request, so the sequence does not depend on FailFirst
-	return b.spec.Dead || b.n <= b.spec.FailFirst || draw < b.spec.FailRate
+	draw := b.rng.Float64() // drawn for every request, so the sequence of draws never changes
+	b.mu.Unlock()
+	return b.spec.Dead || time.Now().Before(b.upAt) || draw < b.spec.FailRate
 }
 
 // serve answers GET /item/ID with "ID from NAME", or 503.

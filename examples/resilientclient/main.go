@@ -90,7 +90,7 @@ func defaultOptions() options {
 			{Name: "a", FailRate: 0.05},
 			{Name: "b", FailRate: 0.10},
 			{Name: "c", FailRate: 0.05, Latency: 2 * time.Millisecond},
-			{Name: "d", FailFirst: 10},
+			{Name: "d", DownFor: 100 * time.Millisecond},
 			{Name: "e", Closed: true},
 		},
 		Requests: 3000,
@@ -322,7 +322,14 @@ func printReport(out io.Writer, r report) {
 	if len(r.Transitions) == 0 {
 		p("  none\n")
 	}
-	for _, t := range r.Transitions {
+	// A short open period and a long run make many transitions; the first
+	// ones tell the story.
+	const maxShown = 24
+	for i, t := range r.Transitions {
+		if i == maxShown {
+			p("  ... and %d more\n", len(r.Transitions)-maxShown)
+			break
+		}
 		p("  %8v  %s: %v -> %v\n", t.At.Round(100*time.Microsecond), t.Backend, t.From, t.To)
 	}
 
