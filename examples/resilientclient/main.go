@@ -51,7 +51,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := run(ctx, os.Stdout, opts); err != nil {
-		fmt.Fprintln(os.Stderr, "resilientclient:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
@@ -148,7 +148,8 @@ type backendReport struct {
 	Failed    int64 // attempts that failed
 	Rejected  int64 // calls its breaker refused before they reached the network
 	State     breaker.State
-	HalfOpens int // times its breaker went half-open
+	HalfOpens int    // times its breaker went half-open, from the client's log
+	Changes   uint64 // state changes its breaker counted (breaker.Metrics.Transitions)
 }
 
 // run starts the backends, sends opts.Requests requests through a client
@@ -255,6 +256,7 @@ func run(ctx context.Context, out io.Writer, opts options) (report, error) {
 			Failed:    ep.failed.Load(),
 			Rejected:  ep.rejected.Load(),
 			State:     ep.breaker.State(),
+			Changes:   ep.breaker.Metrics().Transitions,
 		}
 		for _, t := range rep.Transitions {
 			if t.Backend == name && t.To == breaker.StateHalfOpen {
@@ -283,8 +285,12 @@ func newBudget(opts options) (retry.Budget, func(report) (float64, string), erro
 			// whole run. A longer run gets this much per window.
 			floor := float64(opts.RatioFloor) * opts.RatioTTL.Seconds()
 			v := opts.RatioPercent*float64(r.Requests) + floor
-			return v, fmt.Sprintf("ratio budget: %g x %d requests + %d/s x %v",
+			text := fmt.Sprintf("ratio budget: %g x %d requests + %d/s x %v",
 				opts.RatioPercent, r.Requests, opts.RatioFloor, opts.RatioTTL)
+			if r.Elapsed >= opts.RatioTTL {
+				text += fmt.Sprintf(", per %v window; this run was longer", opts.RatioTTL)
+			}
+			return v, text
 		}
 		return b, bound, err
 	case "bucket":
@@ -333,7 +339,8 @@ func printReport(out io.Writer, r report) {
 		p("  %8v  %s: %v -> %v\n", t.At.Round(100*time.Microsecond), t.Backend, t.From, t.To)
 	}
 
-	p("\nretries: %d (the %s allows at most %.0f)\n", r.Retries, r.BoundText, r.RetryBound)
+	p("\nretries: %d, refused by the budget: %d (the %s allows at most %.0f)\n",
+		r.Retries, r.FailedBudget, r.BoundText, r.RetryBound)
 	p("succeeded: %d of %d (%.2f%%)\n", r.Successes, r.Requests, 100*float64(r.Successes)/float64(max(r.Requests, 1)))
 	p("failed: %d (retry refused by the budget %d, every attempt failed %d, no backend available %d, other %d)\n",
 		r.Failures, r.FailedBudget, r.FailedAttempts, r.FailedNoBackend, r.FailedOther)
