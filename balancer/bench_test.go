@@ -83,6 +83,7 @@ func BenchmarkPickParallel(b *testing.B) {
 		bl := benchBalancer(b, p, 10)
 		b.Run(p.String(), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cpuNow()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := bl.Pick(""); err != nil {
@@ -90,6 +91,7 @@ func BenchmarkPickParallel(b *testing.B) {
 					}
 				}
 			})
+			reportCPU(b, cpu, b.N)
 		})
 	}
 }
