@@ -43,11 +43,14 @@ func BenchmarkPick(b *testing.B) {
 			bl := benchBalancer(b, p, n)
 			b.Run(fmt.Sprintf("%s/n=%d", p, n), func(b *testing.B) {
 				b.ReportAllocs()
+				i, cpu := 0, cpuNow()
 				for b.Loop() {
 					if _, err := bl.Pick(""); err != nil {
 						b.Fatal(err)
 					}
+					i++
 				}
+				reportCPU(b, cpu, i)
 			})
 		}
 	}
@@ -60,7 +63,7 @@ func BenchmarkPickDone(b *testing.B) {
 		bl := benchBalancer(b, p, 10)
 		b.Run(p.String(), func(b *testing.B) {
 			b.ReportAllocs()
-			i := 0
+			i, cpu := 0, cpuNow()
 			for b.Loop() {
 				pk, err := bl.Pick(benchKeys[i&1023])
 				if err != nil {
@@ -69,6 +72,7 @@ func BenchmarkPickDone(b *testing.B) {
 				bl.Done(pk, time.Millisecond, nil)
 				i++
 			}
+			reportCPU(b, cpu, i)
 		})
 	}
 }
@@ -79,6 +83,7 @@ func BenchmarkPickParallel(b *testing.B) {
 		bl := benchBalancer(b, p, 10)
 		b.Run(p.String(), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cpuNow()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := bl.Pick(""); err != nil {
@@ -86,6 +91,7 @@ func BenchmarkPickParallel(b *testing.B) {
 					}
 				}
 			})
+			reportCPU(b, cpu, b.N)
 		})
 	}
 }

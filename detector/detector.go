@@ -20,7 +20,9 @@ type Detector interface {
 	// accrual detectors, the silence divided by the timeout for the others.
 	// It is >= 0 and never decreases while no heartbeat arrives.
 	Suspicion(now time.Time) float64
-	// Suspected reports whether Suspicion has reached the threshold.
+	// Suspected reports whether the peer is suspected at now: for the
+	// timeout detectors, a silence longer than the timeout (Suspicion > 1);
+	// for Phi, φ >= the threshold.
 	Suspected(now time.Time) bool
 }
 

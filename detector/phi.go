@@ -237,6 +237,11 @@ func PhiNormal(delta, mean, std float64) float64 {
 		std = math.SmallestNonzeroFloat64
 	}
 	z := (delta - mean) / (std * math.Sqrt2)
+	if z > 1e150 {
+		// z² would overflow; every larger z gets the same, largest φ, which
+		// keeps φ non-decreasing (found by rapid: std 0, delta − mean tiny).
+		return math.MaxFloat64
+	}
 	var phi float64
 	if z <= erfcSwitch {
 		phi = -math.Log10(0.5 * math.Erfc(z))
@@ -261,9 +266,6 @@ var asymptoticShift = -math.Log10(0.5*math.Erfc(erfcSwitch)) + (logErfcAsymptoti
 // logErfcAsymptotic is ln erfc(z) for large z:
 // −z² − ln z − ½ln π + ln(1 − 1/(2z²) + 3/(4z⁴) − 15/(8z⁶)).
 func logErfcAsymptotic(z float64) float64 {
-	if math.IsInf(z, 1) {
-		return -math.MaxFloat64
-	}
 	u := 1 / (z * z)
 	series := 1 - u/2 + 3*u*u/4 - 15*u*u*u/8
 	return -z*z - math.Log(z) - 0.5*math.Log(math.Pi) + math.Log(series)

@@ -89,6 +89,16 @@ func TestPhiNormalNonNegativeMonotoneFinite(t *testing.T) {
 	})
 }
 
+// TestPhiNormalZeroStdRegression is the case rapid found (kept under
+// testdata/rapid): with a zero standard deviation, a silence a hair above
+// the mean gave a larger φ than a silence of a whole second.
+func TestPhiNormalZeroStdRegression(t *testing.T) {
+	mean := 4.440892098500626e-16
+	a, b := 8.881784197001252e-16, 1.0
+	require.LessOrEqual(t, PhiNormal(a, mean, 0), PhiNormal(b, mean, 0))
+	require.Equal(t, math.MaxFloat64, PhiNormal(b, mean, 0))
+}
+
 func TestPhiNormalAcrossTheSeriesSwitch(t *testing.T) {
 	prev := 0.0
 	for z := 19.0; z < 21; z += 1e-4 {

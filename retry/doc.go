@@ -48,7 +48,8 @@
 //   - With MaxElapsed, the last wait is shortened to what is left, not
 //     skipped, and no attempt starts after the limit.
 //   - A RetryAfter hint is clamped by MaxDelay and by the time left.
-//   - OnRetry is numbered from 1 and fires only before a retry that happens.
+//   - OnRetry is numbered from 1 and fires only before a retry that happens
+//     (after its wait, so a cancel during the wait does not fire it).
 //   - RatioBudget: for the window it counts at each retry, retries ≤
 //     Percent·requests + MinPerSecond·TTL (property-tested).
 //
@@ -56,14 +57,17 @@
 //
 // A call whose first attempt succeeds makes no allocation of its own: the
 // contexts handed to fn are carved out of 63-slot slabs, so the allocator
-// runs once per 63 calls (about 33 B per call on average, reported by go
-// test as 0 allocs/op). In bench/, BenchmarkRetrySuccess measured this at
-// 0.20× the time of cenkalti/backoff's Retry on the project's shared 2-core
-// machine (backoff: 3 allocations, 120 B). A slot is never reused, so a
-// context fn keeps stays cancelled, at the price that a slab stays alive
-// while any of its contexts is referenced. Setting MaxElapsed (measured from
-// the start) adds one clock read per call; AttemptTimeout adds a
-// context.WithTimeout per attempt.
+// runs once per 63 calls (32 B per call on average, which go test reports as
+// 0 allocs/op). A slot is never reused, so a context fn keeps stays
+// cancelled, at the price that a slab stays alive while any of its contexts
+// is referenced. Retries allocate nothing either: the failed attempts'
+// errors stay on the stack (up to 8) and are copied out only into the *Error
+// of a call that gives up; a wait allocates one timer per call. Setting
+// MaxElapsed (measured from the start) adds one clock read per call;
+// AttemptTimeout adds a context.WithTimeout per attempt. In bench/,
+// BenchmarkRetrySuccess measured 0.20–0.43× the time of cenkalti/backoff's
+// Retry (3 allocations, 120 B) depending on machine load, and
+// BenchmarkRetryThreeFailures 0.02–0.06× (backoff: 12 allocations).
 //
 // # Concurrency
 //

@@ -62,10 +62,11 @@ type Config struct {
 	// Retryable says.
 	Retryable func(err error) bool
 
-	// OnRetry, if set, is called just before each wait that is followed by a
-	// real retry, with the retry's number (1 for the first retry), the error
-	// that caused it and the wait. It is not called after the final attempt.
-	// It runs on the goroutine calling Do, with no lock held.
+	// OnRetry, if set, is called just before each retry, after its wait,
+	// with the retry's number (1 for the first retry), the error that caused
+	// it and the wait. It fires only for retries that happen: never after
+	// the final attempt, nor when the context ends during the wait. It runs
+	// on the goroutine calling Do, with no lock held.
 	OnRetry func(n int, err error, delay time.Duration)
 
 	// Budget, if set, limits retries across all calls sharing it (see
@@ -270,13 +271,6 @@ func (r *Retrier) retry(ctx context.Context, c *callCtx, fn func(context.Context
 		if r.budget != nil && !r.budget.Withdraw() {
 			return newError(ErrBudgetExhausted, errs)
 		}
-		if r.onRetry != nil {
-			r.onRetry(n, err, delay)
-		}
-		if r.logger != nil {
-			r.logger.Debug("retry: retrying", "retry", n, "delay", delay, "err", err)
-		}
-
 		if delay > 0 {
 			if timer == nil {
 				timer = time.NewTimer(delay)
@@ -288,6 +282,15 @@ func (r *Retrier) retry(ctx context.Context, c *callCtx, fn func(context.Context
 				return newError(ctx.Err(), errs)
 			case <-timer.C:
 			}
+		}
+		// The hook runs after the wait, so it fires only for a retry that
+		// really happens: not after the final attempt, and not when the
+		// context ends during the wait.
+		if r.onRetry != nil {
+			r.onRetry(n, err, delay)
+		}
+		if r.logger != nil {
+			r.logger.Debug("retry: retrying", "retry", n, "waited", delay, "err", err)
 		}
 
 		err = r.attempt(c, fn)

@@ -241,7 +241,10 @@ func TestRetryAfterClamped(t *testing.T) {
 func TestCancelDuringSleepReturnsPromptly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
-		r := mustNew(t, Config{Backoff: Constant(time.Hour), MaxAttempts: Unlimited})
+		r := mustNew(t, Config{
+			Backoff: Constant(time.Hour), MaxAttempts: Unlimited,
+			OnRetry: func(int, error, time.Duration) { t.Error("OnRetry fired for a retry that never happened") },
+		})
 		start := time.Now()
 		go func() {
 			time.Sleep(100 * time.Millisecond)
