@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -254,4 +255,16 @@ func TestInvalidOptions(t *testing.T) {
 	o.Requests = 0
 	_, err = run(t.Context(), &out, o)
 	require.Error(t, err)
+}
+
+// TestRunStopsWhenContextEnds checks that run gives up promptly, cleanly
+// and with the context's error when its context has ended.
+func TestRunStopsWhenContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var out bytes.Buffer
+	r, err := run(ctx, &out, testOptions(backendSpec{Name: "dead", Dead: true}))
+	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, r.Requests)
+	require.Contains(t, out.String(), "0 requests")
 }
