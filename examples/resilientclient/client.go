@@ -103,14 +103,17 @@ type client struct {
 	transitions []transition
 }
 
+// newClient builds the balancer, one breaker per backend and the retrier.
+// It starts no goroutine; Close releases the idle connections.
 func newClient(cfg clientConfig) (*client, error) {
+	// Start from the default transport's dial and TLS timeouts. Keep as many
+	// idle connections per backend as attempts can be in flight, or each
+	// burst opens (and leaves in TIME_WAIT) new connections: the default
+	// keeps only 2.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = int(cfg.Bulkhead)
 	c := &client{
-		http: &http.Client{Transport: &http.Transport{
-			// Keep as many idle connections per backend as attempts can be
-			// in flight, or each burst opens (and leaves in TIME_WAIT) new
-			// connections; the default keeps only 2.
-			MaxIdleConnsPerHost: int(cfg.Bulkhead),
-		}},
+		http:      &http.Client{Transport: transport},
 		endpoints: make(map[string]*endpoint, len(cfg.Order)),
 		order:     cfg.Order,
 		bulkhead:  semaphore.NewWeighted(cfg.Bulkhead),
