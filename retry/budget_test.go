@@ -128,6 +128,7 @@ func TestRatioBudgetAllowsItsShare(t *testing.T) {
 func TestBudgetsConcurrent(t *testing.T) {
 	rb, err := NewRatioBudget(RatioBudgetConfig{MinPerSecond: -1})
 	require.NoError(t, err)
+	rb.now = func() int64 { return 0 } // one window, however slow the machine
 	tb, err := NewTokenBucket(TokenBucketConfig{})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -150,7 +151,8 @@ func TestBudgetsConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	require.LessOrEqual(t, granted, 800) // 20% of 4000, within one TTL
+	require.LessOrEqual(t, granted, 800) // 20% of 4000 requests
+	require.Greater(t, granted, 0)
 	require.GreaterOrEqual(t, tb.Tokens(), 0.0)
 }
 

@@ -180,9 +180,9 @@ func DoValue[T any](ctx context.Context, r *Retrier, fn func(ctx context.Context
 // returns at once. Do never waits after the final attempt.
 func (r *Retrier) Do(ctx context.Context, fn func(ctx context.Context) error) error {
 	c := newCallCtx(ctx)
-	err := r.run(ctx, c, fn)
-	c.finish()
-	return err
+	// Deferred so that fn's context is cancelled even if fn panics.
+	defer c.finish()
+	return r.run(ctx, c, fn)
 }
 
 func (r *Retrier) run(ctx context.Context, c *callCtx, fn func(context.Context) error) error {
@@ -248,13 +248,12 @@ func (r *Retrier) retry(ctx context.Context, c *callCtx, fn func(context.Context
 			return newError(ErrAttemptsExhausted, errs)
 		}
 
-		delay := r.backoff.Delay(n-1, prev)
+		// prev is the schedule's previous delay as actually applied (after
+		// MaxDelay), so decorrelated jitter grows from what was really slept.
+		delay := min(r.backoff.Delay(n-1, prev), r.maxDelay)
 		prev = delay
 		if ra := findRetryAfter(err); ra != nil {
-			delay = ra.Delay
-		}
-		if delay > r.maxDelay {
-			delay = r.maxDelay
+			delay = min(ra.Delay, r.maxDelay)
 		}
 		if delay < 0 {
 			delay = 0

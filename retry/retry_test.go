@@ -259,6 +259,19 @@ func TestCancelDuringSleepReturnsPromptly(t *testing.T) {
 	})
 }
 
+func TestPanicInFnStillCancelsItsContext(t *testing.T) {
+	var got context.Context
+	require.Panics(t, func() {
+		_ = Do(context.Background(), func(ctx context.Context) error {
+			got = ctx
+			_ = ctx.Done() // with a Done channel, the slow path of finish runs
+			panic("boom")
+		})
+	})
+	require.ErrorIs(t, got.Err(), context.Canceled)
+	<-got.Done()
+}
+
 func TestDoValue(t *testing.T) {
 	r := mustNew(t, Config{Backoff: Constant(0)})
 	calls := 0
