@@ -189,10 +189,11 @@ type snapshot struct {
 }
 
 // Balancer spreads requests over endpoints by one Policy. It is safe for
-// concurrent use: Pick and Done take no lock for RoundRobin,
-// LeastOutstanding and PowerOfTwoChoices (an atomic snapshot of the
-// endpoints plus per-endpoint atomic counters); WeightedRoundRobin's Pick
-// takes a short mutex because its state changes on every pick.
+// concurrent use: Pick takes no lock for RoundRobin, LeastOutstanding,
+// PowerOfTwoChoices and ConsistentHash (an atomic snapshot of the endpoints
+// plus per-endpoint atomic counters); WeightedRoundRobin's Pick takes a
+// short mutex because its state changes on every pick, and
+// PowerOfTwoChoices' Done takes a per-endpoint mutex to update the average.
 type Balancer struct {
 	policy  Policy
 	decay   float64 // ns
@@ -296,22 +297,31 @@ func (b *Balancer) SetEndpoints(eps ...Endpoint) error {
 // SetHealthy marks an endpoint up (true) or down (false). A down endpoint
 // is never picked; its in-flight requests still finish and are counted.
 func (b *Balancer) SetHealthy(name string, up bool) error {
+	changed, err := b.setHealthy(name, up)
+	// The logger is user code: call it after the lock is released.
+	if changed && b.logger != nil {
+		b.logger.Info("balancer: endpoint health changed", "endpoint", name, "up", up)
+	}
+	return err
+}
+
+func (b *Balancer) setHealthy(name string, up bool) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.snap.Load()
 	i, ok := old.byName[name]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownEndpoint, name)
+		return false, fmt.Errorf("%w: %q", ErrUnknownEndpoint, name)
 	}
 	if old.all[i].up == up {
-		return nil
+		return false, nil
 	}
 	all := append([]endpoint(nil), old.all...)
 	all[i].up = up
-	if b.logger != nil {
-		b.logger.Info("balancer: endpoint health changed", "endpoint", name, "up", up)
+	if err := b.publishLocked(all); err != nil {
+		return false, err
 	}
-	return b.publishLocked(all)
+	return true, nil
 }
 
 // publishLocked builds and stores a snapshot of all, and mirrors the

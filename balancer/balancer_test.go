@@ -1,8 +1,10 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -241,3 +243,39 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestLoggerOutsideLock logs health changes through a handler that calls
+// back into the Balancer: it would deadlock if the logger ran under the
+// writers' mutex.
+func TestLoggerOutsideLock(t *testing.T) {
+	var b *Balancer
+	h := &reentrantHandler{check: func() { _ = b.SetEndpoints(b.statusEndpoints()...) }}
+	var err error
+	b, err = New(Config{Endpoints: eps("a", "b"), Logger: slog.New(h)})
+	require.NoError(t, err)
+	require.NoError(t, b.SetHealthy("a", false))
+	require.NoError(t, b.SetHealthy("a", false)) // no change, no log
+	require.Equal(t, 1, h.calls)
+}
+
+func (b *Balancer) statusEndpoints() []Endpoint {
+	var out []Endpoint
+	for _, st := range b.Status() {
+		out = append(out, Endpoint{Name: st.Name, Weight: st.Weight})
+	}
+	return out
+}
+
+type reentrantHandler struct {
+	check func()
+	calls int
+}
+
+func (h *reentrantHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *reentrantHandler) Handle(context.Context, slog.Record) error {
+	h.calls++
+	h.check()
+	return nil
+}
+func (h *reentrantHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *reentrantHandler) WithGroup(string) slog.Handler      { return h }
