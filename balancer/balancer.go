@@ -68,7 +68,9 @@ type Config struct {
 	Endpoints []Endpoint
 	// Seed seeds the random choices of PowerOfTwoChoices. The same seed and
 	// the same sequence of calls give the same picks, which makes
-	// simulations reproducible. Zero draws a random seed.
+	// simulations reproducible; the seeded sequence is one atomic counter
+	// shared by all goroutines. Zero uses the runtime's per-thread random
+	// source instead, which is faster under parallel Picks.
 	Seed uint64
 	// DecayTime is the time constant of PowerOfTwoChoices' latency average:
 	// a sample's weight falls by e every DecayTime, and an endpoint that
@@ -203,7 +205,8 @@ type Balancer struct {
 	logger  *slog.Logger
 	snap    atomic.Pointer[snapshot]
 	rr      atomic.Uint64
-	rng     atomic.Uint64
+	rng     atomic.Uint64 // splitmix64 state when seeded
+	seeded  bool
 	lastNow atomic.Int64 // ns since base of the latest Done
 	bounded *hashring.Bounded
 	mu      sync.Mutex // serializes SetEndpoints and SetHealthy
@@ -230,11 +233,8 @@ func New(cfg Config) (*Balancer, error) {
 		b.now = time.Now
 	}
 	b.base = b.now()
-	seed := cfg.Seed
-	if seed == 0 {
-		seed = randomSeed()
-	}
-	b.rng.Store(seed)
+	b.seeded = cfg.Seed != 0
+	b.rng.Store(cfg.Seed)
 	if b.policy == ConsistentHash {
 		bd, err := hashring.NewBounded(cfg.bounded())
 		if err != nil {
