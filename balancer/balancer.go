@@ -341,11 +341,47 @@ func (b *Balancer) publishLocked(all []endpoint) error {
 		nodes = append(nodes, hashring.Node{ID: e.Name, Weight: float64(w)})
 	}
 	if b.bounded != nil {
-		if err := b.bounded.Set(nodes...); err != nil {
+		if err := syncRing(b.bounded, nodes); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
 	b.snap.Store(s)
+	return nil
+}
+
+// syncRing makes the bounded-load ring's membership equal to want. A health
+// flap changes one node: Add or Remove merges its points in O(P), where a
+// full Set re-sorts all P points, so a few changes are applied one by one.
+func syncRing(bd *hashring.Bounded, want []hashring.Node) error {
+	have := make(map[string]float64)
+	for _, n := range bd.Nodes() {
+		have[n.ID] = n.Weight
+	}
+	wanted := make(map[string]bool, len(want))
+	var add []hashring.Node
+	for _, n := range want {
+		wanted[n.ID] = true
+		if w, ok := have[n.ID]; !ok || w != n.Weight {
+			add = append(add, n)
+		}
+	}
+	var remove []string
+	for id := range have {
+		if !wanted[id] {
+			remove = append(remove, id)
+		}
+	}
+	if len(add)+len(remove) > 4 {
+		return bd.Set(want...)
+	}
+	for _, id := range remove {
+		bd.Remove(id)
+	}
+	for _, n := range add {
+		if err := bd.Add(n.ID, n.Weight); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
