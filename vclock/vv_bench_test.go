@@ -46,6 +46,7 @@ func BenchmarkVersionVectorCompare(b *testing.B) {
 		x, y := benchPair(overlap)
 		b.Run(fmt.Sprintf("entries=16/overlap=%d", overlap), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			for b.Loop() {
 				sinkOrdering = x.Compare(y)
 			}
@@ -58,6 +59,7 @@ func BenchmarkVersionVectorCompare(b *testing.B) {
 	}
 	b.Run("entries=16/before", func(b *testing.B) {
 		b.ReportAllocs()
+			cpuTimer(b)
 		for b.Loop() {
 			sinkOrdering = x.Compare(y)
 		}
@@ -69,6 +71,7 @@ func BenchmarkVersionVectorMerge(b *testing.B) {
 		x, y := benchPair(overlap)
 		b.Run(fmt.Sprintf("entries=16/overlap=%d", overlap), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			dst := VersionVector{entries: make([]Dot, 0, 32)}
 			for b.Loop() {
 				// Restore the receiver each time so every iteration does
@@ -84,6 +87,7 @@ func BenchmarkVersionVectorIncrement(b *testing.B) {
 	x, _ := benchPair(16)
 	id := benchIDs(16, 0)[9]
 	b.ReportAllocs()
+			cpuTimer(b)
 	for b.Loop() {
 		x.Increment(id)
 	}
@@ -103,18 +107,21 @@ func BenchmarkRepresentation(b *testing.B) {
 		mx, my := toMap(x), toMap(y)
 		b.Run(fmt.Sprintf("Compare/entries=%d/slice", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			for b.Loop() {
 				sinkOrdering = x.Compare(y)
 			}
 		})
 		b.Run(fmt.Sprintf("Compare/entries=%d/map", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			for b.Loop() {
 				sinkOrdering = mx.compare(my)
 			}
 		})
 		b.Run(fmt.Sprintf("Merge/entries=%d/slice", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			dst := VersionVector{entries: make([]Dot, 0, n)}
 			for b.Loop() {
 				dst.entries = append(dst.entries[:0], x.entries...)
@@ -123,6 +130,7 @@ func BenchmarkRepresentation(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("Merge/entries=%d/map", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			dst := make(mapVV, n)
 			for b.Loop() {
 				clear(dst)
@@ -134,6 +142,7 @@ func BenchmarkRepresentation(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("Get/entries=%d/slice", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			ids := benchIDs(n, 0)
 			var s uint64
 			for i := 0; b.Loop(); i++ {
@@ -143,6 +152,7 @@ func BenchmarkRepresentation(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("Get/entries=%d/map", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpuTimer(b)
 			ids := benchIDs(n, 0)
 			var s uint64
 			for i := 0; b.Loop(); i++ {
