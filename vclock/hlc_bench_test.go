@@ -50,7 +50,7 @@ func BenchmarkHLCUpdate(b *testing.B) {
 	h, _ := NewHLC(HLCConfig{})
 	remote := h.Now()
 	b.ReportAllocs()
-			cpuTimer(b)
+	cpuTimer(b)
 	for b.Loop() {
 		ts, err := h.Update(remote)
 		if err != nil {

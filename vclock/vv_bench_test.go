@@ -59,7 +59,7 @@ func BenchmarkVersionVectorCompare(b *testing.B) {
 	}
 	b.Run("entries=16/before", func(b *testing.B) {
 		b.ReportAllocs()
-			cpuTimer(b)
+		cpuTimer(b)
 		for b.Loop() {
 			sinkOrdering = x.Compare(y)
 		}
@@ -87,7 +87,7 @@ func BenchmarkVersionVectorIncrement(b *testing.B) {
 	x, _ := benchPair(16)
 	id := benchIDs(16, 0)[9]
 	b.ReportAllocs()
-			cpuTimer(b)
+	cpuTimer(b)
 	for b.Loop() {
 		x.Increment(id)
 	}
