@@ -22,7 +22,7 @@ import (
 //	LamportTime    version, uv time, str replica
 //	Lamport        version, uv time
 //	DVV            version, str dot id, uv dot counter, vector body (uv n, entries as above)
-//	DVVSet[V]      version, uv n, n × (str id, uv counter, uv k, k × value)   see DVVSet.AppendBinary
+//	DVVSet[V]      version, uv n, n × (str id, uv counter, uv k, k × value)   see DVVSet.Encode
 //	Timestamp      version, 8 bytes big-endian packed timestamp
 //
 // All types use version 1. Append-only: a future layout gets a new version
