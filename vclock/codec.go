@@ -207,3 +207,25 @@ func (v *VersionVector) UnmarshalBinary(b []byte) error {
 	*v = vv
 	return nil
 }
+
+// ReadDot decodes a Dot encoding (as written by Dot.AppendBinary) from the
+// front of b and returns the rest, for formats that embed dots without a
+// length prefix.
+func ReadDot(b []byte) (Dot, []byte, error) {
+	b, err := readVersion(b, "dot")
+	if err != nil {
+		return Dot{}, nil, err
+	}
+	return readDot(b)
+}
+
+// ReadVersionVector decodes a VersionVector encoding (as written by
+// VersionVector.AppendBinary) from the front of b and returns the rest, for
+// formats that embed vectors without a length prefix.
+func ReadVersionVector(b []byte) (VersionVector, []byte, error) {
+	b, err := readVersion(b, "version vector")
+	if err != nil {
+		return VersionVector{}, nil, err
+	}
+	return readVectorBody(b)
+}

@@ -154,7 +154,7 @@ func (s DVVSet[V]) Context() VersionVector {
 	var v VersionVector
 	v.entries = make([]Dot, 0, len(s.entries))
 	for _, e := range s.entries {
-		v.entries = append(v.entries, Dot{ID: intern(e.id), Counter: e.n})
+		v.entries = append(v.entries, Dot{ID: e.id, Counter: e.n}) // ids are interned on entry
 	}
 	return v
 }
@@ -177,6 +177,7 @@ func (s *DVVSet[V]) Update(ctx VersionVector, id ReplicaID, v V) Dot {
 
 // event records a new event at replica id that wrote v.
 func (s *DVVSet[V]) event(id ReplicaID, v V) Dot {
+	id = intern(id)
 	for i := range s.entries {
 		e := &s.entries[i]
 		if e.id == id {
@@ -338,7 +339,7 @@ func DecodeDVVSet[V any](b []byte, c Codec[V]) (DVVSet[V], error) {
 		if id, b, err = readStr(b, "replica id"); err != nil {
 			return DVVSet[V]{}, err
 		}
-		e.id = ReplicaID(id)
+		e.id = intern(ReplicaID(id))
 		if i > 0 && s.entries[i-1].id >= e.id {
 			return DVVSet[V]{}, corrupt("dvv set ids not strictly increasing at %q", id)
 		}
