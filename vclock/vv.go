@@ -176,11 +176,15 @@ func (v *VersionVector) Merge(o VersionVector) {
 	// taken until then are part of the result either way.
 	i, j := 0, 0
 	for j < len(b) && i < len(a) {
-		if sameID(a[i].ID, b[j].ID) {
+		c := 0
+		if !sharedID(a[i].ID, b[j].ID) {
+			c = cmpID(a[i].ID, b[j].ID)
+		}
+		if c == 0 {
 			a[i].Counter = max(a[i].Counter, b[j].Counter)
 			i++
 			j++
-		} else if a[i].ID < b[j].ID {
+		} else if c < 0 {
 			i++
 		} else {
 			break
@@ -192,12 +196,16 @@ func (v *VersionVector) Merge(o VersionVector) {
 	// Count the entries of the union from where the fast path stopped.
 	n := len(a) + len(b) - j
 	for i < len(a) && j < len(b) {
+		c := 0
+		if !sharedID(a[i].ID, b[j].ID) {
+			c = cmpID(a[i].ID, b[j].ID)
+		}
 		switch {
-		case sameID(a[i].ID, b[j].ID):
+		case c == 0:
 			n--
 			i++
 			j++
-		case a[i].ID < b[j].ID:
+		case c < 0:
 			i++
 		default:
 			j++
@@ -214,14 +222,21 @@ func (v *VersionVector) Merge(o VersionVector) {
 	}
 	i, j = len(v.entries)-1, len(b)-1
 	for w := n - 1; w >= 0; w-- {
+		c := 1 // a[i] goes next
+		if j >= 0 {
+			c = -1 // b[j] goes next
+			if i >= 0 {
+				c = 0
+				if !sharedID(a[i].ID, b[j].ID) {
+					c = cmpID(a[i].ID, b[j].ID)
+				}
+			}
+		}
 		switch {
-		case j < 0:
-			a[w] = a[i]
-			i--
-		case i < 0 || a[i].ID < b[j].ID:
+		case c < 0:
 			a[w] = b[j]
 			j--
-		case sameID(a[i].ID, b[j].ID):
+		case c == 0:
 			a[w] = Dot{ID: a[i].ID, Counter: max(a[i].Counter, b[j].Counter)}
 			i--
 			j--
@@ -248,6 +263,17 @@ func sameID(a, b ReplicaID) bool {
 	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
 }
 
+// sharedID reports whether a and b are the same string in memory, which
+// interning makes the common case for equal IDs. It is small enough to
+// inline, unlike a full comparison.
+func sharedID(a, b ReplicaID) bool {
+	return len(a) == len(b) && unsafe.StringData(string(a)) == unsafe.StringData(string(b))
+}
+
+// cmpID is strings.Compare(a, b) for IDs that are not sharedID. Callers
+// test sharedID first so that the common case makes no call.
+func cmpID(a, b ReplicaID) int { return strings.Compare(string(a), string(b)) }
+
 // Compare reports how v relates to o: Equal if they have the same entries,
 // Before if o has seen everything v has and more, After for the reverse, and
 // Concurrent otherwise. It does not allocate.
@@ -271,8 +297,12 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 		if aAhead && bAhead {
 			return Concurrent
 		}
+		c := 0
+		if !sharedID(a[i].ID, b[j].ID) {
+			c = cmpID(a[i].ID, b[j].ID)
+		}
 		switch {
-		case sameID(a[i].ID, b[j].ID):
+		case c == 0:
 			if a[i].Counter > b[j].Counter {
 				aAhead = true
 			} else if a[i].Counter < b[j].Counter {
@@ -280,7 +310,7 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 			}
 			i++
 			j++
-		case a[i].ID < b[j].ID:
+		case c < 0:
 			aAhead = true // counters are never zero, so a is ahead on a[i].ID
 			i++
 		default:
