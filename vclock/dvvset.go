@@ -82,6 +82,25 @@ func (e dvvEntry[V]) shared() dvvEntry[V] {
 	return e
 }
 
+// syncInPlace joins b into a without allocating when every replica of b
+// already has an entry in a, and reports whether it did. Otherwise it
+// returns false, having joined a prefix of b, which is harmless: joining is
+// idempotent, so the caller can join all of b again.
+func syncInPlace[V any](a, b []dvvEntry[V]) bool {
+	i := 0
+	for j := range b {
+		for i < len(a) && a[i].id < b[j].id {
+			i++
+		}
+		if i == len(a) || a[i].id != b[j].id {
+			return false
+		}
+		a[i] = mergeEntry(a[i], b[j])
+		i++
+	}
+	return true
+}
+
 // syncEntries joins two sorted entry lists. Values slices in the result may
 // share storage with a and b, but only up to their length, so an append to
 // either side never writes where the other reads.
@@ -165,7 +184,7 @@ func (s DVVSet[V]) Context() VersionVector {
 // others stay as concurrent siblings. Events in ctx that s had not seen
 // (the client read from a replica further ahead) become known to s.
 func (s *DVVSet[V]) Update(ctx VersionVector, id ReplicaID, v V) Dot {
-	if ctx.Len() > 0 {
+	if ctx.Len() > 0 && !s.discardInPlace(ctx) {
 		known := make([]dvvEntry[V], len(ctx.entries))
 		for i, d := range ctx.entries {
 			known[i] = dvvEntry[V]{id: d.ID, n: d.Counter}
@@ -173,6 +192,33 @@ func (s *DVVSet[V]) Update(ctx VersionVector, id ReplicaID, v V) Dot {
 		s.entries = syncEntries(s.entries, known)
 	}
 	return s.event(id, v)
+}
+
+// discardInPlace joins the events of ctx into s, as Update needs, when every
+// replica of ctx already has an entry in s, and reports whether it did.
+// Siblings ctx covers are dropped; the others keep their storage.
+func (s *DVVSet[V]) discardInPlace(ctx VersionVector) bool {
+	i := 0
+	for _, d := range ctx.entries {
+		for i < len(s.entries) && s.entries[i].id < d.ID {
+			i++
+		}
+		if i == len(s.entries) || s.entries[i].id != d.ID {
+			return false
+		}
+		e := &s.entries[i]
+		switch {
+		case d.Counter >= e.n:
+			e.n = d.Counter
+			// Not e.values[:0]: the next append would overwrite
+			// values another set may share after a Sync.
+			e.values = nil
+		case d.Counter >= e.first():
+			e.values = e.values[uint64(len(e.values))-(e.n-d.Counter):]
+		}
+		i++
+	}
+	return true
 }
 
 // event records a new event at replica id that wrote v.
@@ -201,7 +247,7 @@ func (s *DVVSet[V]) event(id ReplicaID, v V) Dot {
 // side knew it and had replaced it. Sync is commutative, associative and
 // idempotent.
 func (s *DVVSet[V]) Sync(o DVVSet[V]) {
-	if len(o.entries) == 0 {
+	if len(o.entries) == 0 || syncInPlace(s.entries, o.entries) {
 		return
 	}
 	s.entries = syncEntries(s.entries, o.entries)

@@ -312,3 +312,19 @@ func TestDVVSetSyncLaws(t *testing.T) {
 		require.Equal(t, before, encodeSet(a))
 	})
 }
+
+// TestDVVSetSyncDoesNotShareWrites pins the bug the model test found while
+// Update learned to work in place: after b.Sync(a), a write at a that
+// replaced all of a's siblings reused a's value storage, which b shared, and
+// changed b's siblings.
+func TestDVVSetSyncDoesNotShareWrites(t *testing.T) {
+	var a, b DVVSet[int]
+	a.Update(VersionVector{}, "r1", 1)
+	a.Update(VersionVector{}, "r1", 2)
+	b.Sync(a)
+	a.Update(a.Context(), "r1", 3)
+	require.Equal(t, []int{3}, a.Values())
+	require.Equal(t, []int{1, 2}, b.Values())
+	b.Update(NewVersionVector(Dot{"r1", 1}), "r1", 4)
+	require.Equal(t, []int{3}, a.Values())
+}
