@@ -377,6 +377,9 @@ func DecodeDVVSet[V any](b []byte, c Codec[V]) (DVVSet[V], error) {
 	}
 	var s DVVSet[V]
 	if count > 0 {
+		// count and k below are bounded by the input's length (every entry
+		// and value takes at least one byte), so allocating them up front
+		// costs at most a constant factor of it.
 		s.entries = make([]dvvEntry[V], 0, count)
 	}
 	for i := range count {
@@ -385,7 +388,10 @@ func DecodeDVVSet[V any](b []byte, c Codec[V]) (DVVSet[V], error) {
 		if id, b, err = readStr(b, "replica id"); err != nil {
 			return DVVSet[V]{}, err
 		}
-		e.id = intern(ReplicaID(id))
+		e.id = ReplicaID(id)
+		if count <= internLimit {
+			e.id = intern(e.id)
+		}
 		if i > 0 && s.entries[i-1].id >= e.id {
 			return DVVSet[V]{}, corrupt("dvv set ids not strictly increasing at %q", id)
 		}
