@@ -63,7 +63,7 @@ func TestDecodeAllocationBound(t *testing.T) {
 	dvv = binary.AppendUvarint(dvv, size)
 	dvv = append(dvv, make([]byte, size)...)
 	got = allocated(func() {
-		_, err := DecodeDVVSet(dvv, BytesCodec)
+		_, err := DecodeDVVSet(dvv, BytesCodec())
 		require.NoError(t, err)
 	})
 	t.Logf("DVV set with %d empty siblings: %d bytes allocated (%.1fx)", size, got, float64(got)/float64(len(dvv)))

@@ -86,12 +86,12 @@ func genDVVSet() *rapid.Generator[DVVSet[string]] {
 func TestDVVSetCodec(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := genDVVSet().Draw(t, "set")
-		b := s.Encode([]byte("prefix"), StringCodec)[len("prefix"):]
-		got, err := DecodeDVVSet(b, StringCodec)
+		b := s.Encode([]byte("prefix"), StringCodec())[len("prefix"):]
+		got, err := DecodeDVVSet(b, StringCodec())
 		require.NoError(t, err)
 		require.Equal(t, s.Values(), got.Values())
 		require.True(t, s.Context().Equal(got.Context()))
-		require.Equal(t, b, got.Encode(nil, StringCodec))
+		require.Equal(t, b, got.Encode(nil, StringCodec()))
 	})
 	for name, b := range map[string][]byte{
 		"zero counter":       {1, 1, 1, 'a', 0, 0},
@@ -100,7 +100,7 @@ func TestDVVSetCodec(t *testing.T) {
 		"bad value":          {1, 1, 1, 'a', 1, 1, 5, 'x'},
 		"trailing":           {1, 0, 0},
 	} {
-		_, err := DecodeDVVSet(b, StringCodec)
+		_, err := DecodeDVVSet(b, StringCodec())
 		require.ErrorIs(t, err, ErrCorrupt, name)
 	}
 	// A value codec that consumes nothing cannot make the decoder loop.
@@ -115,11 +115,11 @@ func TestDVVSetCodec(t *testing.T) {
 	_, err = DecodeDVVSet([]byte{1, 1, 1, 'a', 1, 1, 7}, failing)
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "boom")
-	// BytesCodec round trip.
+	// BytesCodec() round trip.
 	var bs DVVSet[[]byte]
 	bs.Update(VersionVector{}, "a", []byte("hello"))
 	bs.Update(VersionVector{}, "a", nil)
-	got, err := DecodeDVVSet(bs.Encode(nil, BytesCodec), BytesCodec)
+	got, err := DecodeDVVSet(bs.Encode(nil, BytesCodec()), BytesCodec())
 	require.NoError(t, err)
 	require.Equal(t, [][]byte{[]byte("hello"), nil}, got.Values(), "an empty value decodes as nil")
 }
@@ -205,20 +205,20 @@ func FuzzDVV(f *testing.F) {
 
 func FuzzDVVSet(f *testing.F) {
 	var s DVVSet[string]
-	f.Add(s.Encode(nil, StringCodec))
+	f.Add(s.Encode(nil, StringCodec()))
 	s.Update(VersionVector{}, "a", "x")
 	s.Update(VersionVector{}, "a", "y")
 	s.Update(s.Context(), "b", "z")
 	s.Update(NewVersionVector(Dot{"a", 1}), "c", "w")
-	f.Add(s.Encode(nil, StringCodec))
+	f.Add(s.Encode(nil, StringCodec()))
 	f.Add([]byte{1, 1, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0x0f, 0xff, 0xff, 0x03})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fuzzCanonical(t, b, func(b []byte) ([]byte, error) {
-			s, err := DecodeDVVSet(b, StringCodec)
+			s, err := DecodeDVVSet(b, StringCodec())
 			if err != nil {
 				return nil, err
 			}
-			return s.Encode(nil, StringCodec), nil
+			return s.Encode(nil, StringCodec()), nil
 		})
 	})
 }

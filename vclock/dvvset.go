@@ -320,26 +320,32 @@ type Codec[V any] struct {
 	Read   func(b []byte) (v V, rest []byte, err error)
 }
 
-// BytesCodec encodes []byte values with a length prefix.
-var BytesCodec = Codec[[]byte]{
-	Append: func(b []byte, v []byte) []byte {
-		return append(binary.AppendUvarint(b, uint64(len(v))), v...)
-	},
-	Read: func(b []byte) ([]byte, []byte, error) {
-		n, rest, err := readLen(b, 1, "value length")
-		if err != nil {
-			return nil, nil, err
-		}
-		return append([]byte(nil), rest[:n]...), rest[n:], nil
-	},
+// BytesCodec returns a Codec for []byte values, each written with a length
+// prefix. An empty value decodes as nil.
+func BytesCodec() Codec[[]byte] {
+	return Codec[[]byte]{
+		Append: func(b []byte, v []byte) []byte {
+			return append(binary.AppendUvarint(b, uint64(len(v))), v...)
+		},
+		Read: func(b []byte) ([]byte, []byte, error) {
+			n, rest, err := readLen(b, 1, "value length")
+			if err != nil {
+				return nil, nil, err
+			}
+			return append([]byte(nil), rest[:n]...), rest[n:], nil
+		},
+	}
 }
 
-// StringCodec encodes string values with a length prefix.
-var StringCodec = Codec[string]{
-	Append: appendStr,
-	Read: func(b []byte) (string, []byte, error) {
-		return readStr(b, "value")
-	},
+// StringCodec returns a Codec for string values, each written with a length
+// prefix.
+func StringCodec() Codec[string] {
+	return Codec[string]{
+		Append: appendStr,
+		Read: func(b []byte) (string, []byte, error) {
+			return readStr(b, "value")
+		},
+	}
 }
 
 // Encode appends the encoding of s to b, with c encoding the values:

@@ -155,3 +155,16 @@ func ExampleDVV() {
 	// Output:
 	// concurrent
 }
+
+// A DVV set travels between servers in its canonical encoding, with a codec
+// for its values.
+func ExampleDecodeDVVSet() {
+	var s vclock.DVVSet[string]
+	s.Update(vclock.VersionVector{}, "a", "x")
+	s.Update(vclock.VersionVector{}, "b", "y")
+	b := s.Encode(nil, vclock.StringCodec())
+	got, err := vclock.DecodeDVVSet(b, vclock.StringCodec())
+	fmt.Println(got.Values(), got.Context(), err)
+	// Output:
+	// [x y] {a:1 b:1} <nil>
+}
