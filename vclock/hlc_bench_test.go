@@ -1,0 +1,126 @@
+package vclock
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// mutexHLC is the textbook HLC behind a mutex, as the baseline the
+// lock-free HLC is measured against.
+type mutexHLC struct {
+	mu    sync.Mutex
+	last  uint64
+	clock func() time.Time
+}
+
+func (h *mutexHLC) now() Timestamp {
+	pt := uint64(h.clock().UnixMilli()) << logicalBits
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last = max(pt, h.last+1)
+	return Timestamp(h.last)
+}
+
+// BenchmarkHLCNowMutexBaseline runs the mutex baseline with the fixed
+// clock, to set beside BenchmarkHLCNow/clock=fixed.
+func BenchmarkHLCNowMutexBaseline(b *testing.B) {
+	fixed := time.UnixMilli(1_800_000_000_000)
+	h := &mutexHLC{clock: func() time.Time { return fixed }}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		for b.Loop() {
+			sinkTS = h.now()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		b.RunParallel(func(pb *testing.PB) {
+			var t Timestamp
+			for pb.Next() {
+				t = h.now()
+			}
+			sinkTS = t
+		})
+	})
+}
+
+var sinkTS Timestamp
+
+// BenchmarkHLCNow measures Now with the default system clock (one monotonic
+// clock read per call), with an injected clock that costs almost nothing
+// (the cost of the HLC itself), and with time.Now injected (what a naive
+// HLC that reads the wall clock on every call would pay).
+func BenchmarkHLCNow(b *testing.B) {
+	fixed := time.UnixMilli(1_800_000_000_000)
+	for _, bc := range []struct {
+		name  string
+		clock func() time.Time
+	}{
+		{"clock=system", nil},
+		{"clock=fixed", func() time.Time { return fixed }},
+		{"clock=time.Now", time.Now},
+	} {
+		h, err := NewHLC(HLCConfig{Clock: bc.clock})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpuTimer(b)
+			for b.Loop() {
+				sinkTS = h.Now()
+			}
+		})
+		b.Run(bc.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			cpuTimer(b)
+			b.RunParallel(func(pb *testing.PB) {
+				var t Timestamp
+				for pb.Next() {
+					t = h.Now()
+				}
+				sinkTS = t
+			})
+		})
+	}
+}
+
+func BenchmarkHLCUpdate(b *testing.B) {
+	h, _ := NewHLC(HLCConfig{})
+	remote := h.Now()
+	b.ReportAllocs()
+	cpuTimer(b)
+	for b.Loop() {
+		ts, err := h.Update(remote)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkTS = ts
+	}
+}
+
+var sinkInt int64
+
+// BenchmarkClockRead measures the physical clock reads an HLC can build on,
+// as the floor under BenchmarkHLCNow/clock=system: time.Since reads only the
+// monotonic clock, time.Now reads the wall and the monotonic clock.
+func BenchmarkClockRead(b *testing.B) {
+	start := time.Now()
+	b.Run("time.Since", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		for b.Loop() {
+			sinkInt += int64(time.Since(start))
+		}
+	})
+	b.Run("time.Now", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		for b.Loop() {
+			sinkInt += time.Now().UnixMilli()
+		}
+	})
+}
