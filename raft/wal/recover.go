@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -331,6 +332,11 @@ func (r *replay) plausibleRecordAt(buf []byte, p int64) bool {
 // apply folds one record into the replayed state.
 func (r *replay) apply(rec record, seg *segment, off int64, file string) error {
 	w := r.w
+	if rec.typ != recordHardState && rec.index == math.MaxUint64 {
+		// No log reaches the top index: one past it would wrap to zero,
+		// and the index arithmetic below assumes it does not.
+		return corrupt(file, off, "index %d out of range", rec.index)
+	}
 	switch rec.typ {
 	case recordHardState:
 		w.hs = rec.hs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -178,6 +179,10 @@ func (w *WAL) ApplySnapshot(ctx context.Context, index, term uint64) error {
 	if index < w.nextMark {
 		w.mu.Unlock()
 		return fmt.Errorf("%w: snapshot at %d below the compaction mark %d", ErrCompacted, index, w.nextMark)
+	}
+	if index == math.MaxUint64 {
+		w.mu.Unlock()
+		return fmt.Errorf("%w: snapshot at %d", ErrOutOfRange, index)
 	}
 	w.queueMarkLocked(index, term, true)
 	w.nextIdx = index + 1

@@ -1,0 +1,53 @@
+package wal
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// craftSegment builds segment seq from records appended by build.
+func craftSegment(seq uint64, build func([]byte) []byte) []byte {
+	return build(appendSegmentHeader(nil, seq))
+}
+
+// TestRecoverHugeMarkIsNotAPanic replays well-formed records whose indexes sit
+// at the top of the uint64 range, as a damaged or hostile directory may hold:
+// recovery must report corruption or recover, never panic.
+func TestRecoverHugeMarkIsNotAPanic(t *testing.T) {
+	for name, build := range map[string]func([]byte) []byte{
+		"mark at max": func(b []byte) []byte {
+			b, _ = appendEntryRecord(b, Entry{Index: 1, Term: 1})
+			b, _ = appendEntryRecord(b, Entry{Index: 2, Term: 1})
+			return appendMarkRecord(b, math.MaxUint64, 1, false)
+		},
+		"entry at max": func(b []byte) []byte {
+			b, _ = appendEntryRecord(b, Entry{Index: math.MaxUint64, Term: 1})
+			b, _ = appendEntryRecord(b, Entry{Index: 0, Term: 1})
+			return b
+		},
+		"truncate at max": func(b []byte) []byte {
+			b, _ = appendEntryRecord(b, Entry{Index: 1, Term: 1})
+			return appendTruncateRecord(b, math.MaxUint64)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs := newMemFS(1)
+			fs.put(segmentName(testDir, 1), craftSegment(1, build))
+			w, err := Open(Config{Dir: testDir, FS: fs})
+			if err != nil {
+				require.True(t, errors.Is(err, ErrCorrupt), "%v", err)
+				return
+			}
+			w.Close()
+		})
+	}
+}
+
+func TestApplySnapshotAtTheTopIndexIsRefused(t *testing.T) {
+	w := openMem(t, newMemFS(1), Config{})
+	defer w.Close()
+	require.ErrorIs(t, w.ApplySnapshot(t.Context(), math.MaxUint64, 1), ErrOutOfRange)
+}
