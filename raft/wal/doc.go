@@ -37,8 +37,14 @@
 // what was written after the last fsync. The WAL fsyncs the directory after
 // creating a segment, after each segment it deletes, and at open. If a write
 // or an fsync fails, the WAL stops accepting writes (ErrFailed): after a
-// failed fsync the kernel may have dropped the dirty pages, so retrying could
-// report success for data that is gone. Reopen to recover from the disk.
+// failed fsync Linux marks the unwritten pages clean, so retrying could
+// report success for data that is gone. For the same reason the WAL cuts the
+// segment back to its last synced size after a failed fsync (and removes a
+// new segment that failed to start): the unwritten bytes would otherwise stay
+// readable from the page cache, and a reopen would take them for durable
+// records. Reopen to recover from the disk. A process that dies between the
+// failed fsync and that cut can still leave such bytes behind; only reading
+// the log with the page cache bypassed would rule that out.
 //
 // # Recovery
 //

@@ -160,6 +160,7 @@ func (w *WAL) recover() error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("wal: sync %s: %w", act.name, err)
 	}
+	act.synced = act.size
 	if err := fs.SyncDir(dir); err != nil {
 		return fmt.Errorf("wal: sync %s: %w", dir, err)
 	}
@@ -173,19 +174,10 @@ func (w *WAL) createFirstSegment() error {
 		return fmt.Errorf("wal: create %s: %w", name, err)
 	}
 	hdr := appendSegmentHeader(nil, 1)
-	if _, err := f.Write(hdr); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: write %s: %w", name, err)
+	if err := w.initSegment(f, name, hdr); err != nil {
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: sync %s: %w", name, err)
-	}
-	if err := w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: sync %s: %w", w.cfg.Dir, err)
-	}
-	w.segs = append(w.segs, &segment{seq: 1, name: name, file: f, size: int64(len(hdr))})
+	w.segs = append(w.segs, &segment{seq: 1, name: name, file: f, size: int64(len(hdr)), synced: int64(len(hdr))})
 	return nil
 }
 

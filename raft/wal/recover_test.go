@@ -51,3 +51,27 @@ func TestApplySnapshotAtTheTopIndexIsRefused(t *testing.T) {
 	defer w.Close()
 	require.ErrorIs(t, w.ApplySnapshot(t.Context(), math.MaxUint64, 1), ErrOutOfRange)
 }
+
+// TestFailedFsyncIsNotReadBackAsDurable: after a failed fsync Linux keeps the
+// unwritten bytes in the page cache as clean pages, so a reopen in a new
+// process would read them back, and its own fsync would not write them. The
+// WAL must not present them as part of the log, or a power cut then takes
+// back entries that Open reported.
+func TestFailedFsyncIsNotReadBackAsDurable(t *testing.T) {
+	ctx := t.Context()
+	fs := newMemFS(1)
+	w := openMem(t, fs, Config{})
+	require.NoError(t, w.Save(ctx, nil, ents(1, 2, 1)))
+	fs.arm(2, faultLostSync) // the write succeeds, its fsync fails
+	require.ErrorIs(t, w.Save(ctx, nil, ents(3, 1, 1)), ErrFailed)
+	require.NoError(t, w.Close())
+
+	w = openMem(t, fs, Config{})
+	reopened := w.LastIndex()
+	require.NoError(t, w.Close())
+	fs.PowerCut()
+	w = openMem(t, fs, Config{})
+	defer w.Close()
+	require.GreaterOrEqual(t, w.LastIndex(), reopened, "a power cut took back entries a reopen had reported")
+	requireLog(t, w, ents(1, reopened, 1))
+}

@@ -51,6 +51,12 @@ type segment struct {
 	name string // path
 	file File
 	size int64
+	// synced is the size at the last successful fsync. After a failed
+	// fsync the file is cut back to it: Linux marks the pages clean
+	// after a writeback error, so the unsynced bytes would stay readable
+	// from the page cache without ever reaching the disk, and a reopen in
+	// a new process would take them for durable records.
+	synced int64
 }
 
 // WAL is a segmented, crash-safe write-ahead log of entries plus the latest

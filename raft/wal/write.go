@@ -305,8 +305,8 @@ func (w *WAL) flush(b *batch) error {
 	}
 	b.baseSeg, b.baseOff = act.seq, base
 	if w.cfg.Sync == SyncEveryBatch || b.sync {
-		if err := act.file.Sync(); err != nil {
-			return fmt.Errorf("wal: sync %s: %w", act.name, err)
+		if err := w.syncSegment(act); err != nil {
+			return err
 		}
 		w.mu.Lock()
 		w.unsynced = false
@@ -315,12 +315,50 @@ func (w *WAL) flush(b *batch) error {
 	return nil
 }
 
+// syncSegment fsyncs s. If that fails it cuts s back to its last synced
+// size, best effort: the pages the failed fsync did not write are marked
+// clean and would otherwise be read back, by a reopen after a process
+// crash, as records that are not on the disk.
+func (w *WAL) syncSegment(s *segment) error {
+	err := s.file.Sync()
+	if err == nil {
+		s.synced = s.size
+		return nil
+	}
+	if terr := s.file.Truncate(s.synced); terr != nil {
+		w.cfg.Logger.Error("wal: cut unsynced bytes after a failed fsync", "file", s.name, "err", terr)
+	}
+	return fmt.Errorf("wal: sync %s: %w", s.name, err)
+}
+
+// initSegment writes a new segment's first bytes and makes it and its name
+// durable. On failure it removes the file, best effort, for the same reason
+// as syncSegment: bytes a failed fsync left only in the page cache must not
+// be mistaken for a durable segment at the next Open.
+func (w *WAL) initSegment(f File, name string, buf []byte) error {
+	var err error
+	if _, err = f.Write(buf); err != nil {
+		err = fmt.Errorf("wal: write %s: %w", name, err)
+	} else if err = f.Sync(); err != nil {
+		err = fmt.Errorf("wal: sync %s: %w", name, err)
+	} else if err = w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
+		err = fmt.Errorf("wal: sync %s: %w", w.cfg.Dir, err)
+	}
+	if err != nil {
+		f.Close()
+		if rerr := w.cfg.FS.Remove(name); rerr != nil {
+			w.cfg.Logger.Error("wal: remove a segment that failed to start", "file", name, "err", rerr)
+		}
+	}
+	return err
+}
+
 // roll seals the active segment and starts the next one, whose first
 // records repeat the hard state and the compaction mark so that older
 // segments can later be deleted without losing either.
 func (w *WAL) roll(old *segment) (*segment, error) {
-	if err := old.file.Sync(); err != nil {
-		return nil, fmt.Errorf("wal: sync %s: %w", old.name, err)
+	if err := w.syncSegment(old); err != nil {
+		return nil, err
 	}
 	seq := old.seq + 1
 	name := segmentName(w.cfg.Dir, seq)
@@ -334,19 +372,10 @@ func (w *WAL) roll(old *segment) (*segment, error) {
 	buf := appendSegmentHeader(nil, seq)
 	buf = appendHardStateRecord(buf, hs)
 	buf = appendMarkRecord(buf, markIdx, markTerm, false)
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("wal: write %s: %w", name, err)
+	if err := w.initSegment(f, name, buf); err != nil {
+		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("wal: sync %s: %w", name, err)
-	}
-	if err := w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("wal: sync %s: %w", w.cfg.Dir, err)
-	}
-	seg := &segment{seq: seq, name: name, file: f, size: int64(len(buf))}
+	seg := &segment{seq: seq, name: name, file: f, size: int64(len(buf)), synced: int64(len(buf))}
 	w.mu.Lock()
 	w.segs = append(w.segs, seg)
 	w.mu.Unlock()
