@@ -33,9 +33,11 @@
 // on: fsync of a file returns only once its data and size are on stable
 // storage; fsync of a directory makes creations, removals and renames in it
 // durable; a rename within a directory is atomic; and after a power cut a
-// file holds its fsynced bytes followed by some, none, or zeroed parts of
-// what was written after the last fsync. The WAL fsyncs the directory after
-// creating a segment, after each segment it deletes, and at open. If a write
+// file holds its fsynced bytes followed by any subset, in whole sectors, of
+// what was written after the last fsync, the rest reading as zeros (not as
+// stale data, which ext4's data=writeback mode can expose). The WAL fsyncs
+// the directory after creating a segment, after each segment it deletes, and
+// at open. If a write
 // or an fsync fails, the WAL stops accepting writes (ErrFailed): after a
 // failed fsync Linux marks the unwritten pages clean, so retrying could
 // report success for data that is gone. For the same reason the WAL cuts the
@@ -48,14 +50,19 @@
 //
 // # Recovery
 //
-// Open reads every segment in order and checks every checksum. A last
-// segment that ends in a partial record, or in zeros, with no whole record
-// after the damage, is the trace of an interrupted write: it is cut off and
-// reported in Report, and only unacknowledged writes are lost. Anything else
-// is an error wrapping ErrCorrupt, as a *CorruptError naming the file and
-// offset: a bad checksum before the tail, a missing segment (sequence numbers
-// must be contiguous), or an entry that does not follow the log. Recovery
-// never skips data silently and never panics on any input (FuzzRecover).
+// Open reads every segment in order and checks every checksum. Damage in the
+// last segment is the trace of an interrupted write when no whole record
+// follows it, or when it holds what a lost write leaves: a record header of
+// zeros, or a whole 512-byte sector of zeros (a disk may persist a later
+// sector of an unsynced write and lose an earlier one). Such a tail is cut
+// off and reported in Report; as fsync is a prefix operation, only
+// unacknowledged writes are lost. Anything else is an error wrapping
+// ErrCorrupt, as a *CorruptError naming the file and offset: a bad checksum
+// before the tail, a missing segment (sequence numbers must be contiguous),
+// or an entry that does not follow the log. Recovery never panics on any
+// input (FuzzRecover). One ambiguity remains, as in etcd's WAL: a record
+// whose data holds a sector of zeros and is damaged elsewhere in the last
+// segment reads as a torn write and is cut, and reported, not refused.
 //
 // # File format
 //

@@ -281,18 +281,46 @@ func (r *replay) nextRecord(buf []byte, off int64) (record, int64, string) {
 	return rec, end, ""
 }
 
+// tornSector is the unit in which a disk writes (512 bytes, or a multiple):
+// a write lost in a power cut leaves whole sectors as they were, and beyond
+// the end of an append-only file that is zeros.
+const tornSector = 512
+
 // isTornTail decides whether an invalid record at off in the last segment is
-// the remains of an interrupted write rather than corruption. A write cut by
-// a crash or a power cut leaves a tail of partial records and zeros with no
-// whole record after the damage; a whole, checksummed record after it means
-// the damage sits in data that was once written intact, which is corruption.
+// the remains of an interrupted write rather than corruption. A power cut
+// during an unsynced write leaves some of its sectors written and others
+// not, in any order, since a disk may persist its cache in any order. So the
+// tail is torn if no whole record follows the damage, or if between the
+// damage and the next whole record lies the trace of a lost write: a record
+// header of zeros where the record starts, or a whole aligned sector of
+// zeros. Everything from off on is then unacknowledged: fsync is a prefix
+// operation, so nothing after a hole can have been synced. Otherwise a whole,
+// checksummed record after damage means the damage sits in data that was
+// written intact, which is corruption.
+//
+// A record whose data holds a whole sector of zeros and that is damaged
+// elsewhere (a bit flip) looks like a torn write too and is cut, as in
+// etcd's WAL; checksums cannot tell the two apart without knowing where the
+// last fsync ended.
 func (r *replay) isTornTail(buf []byte, off int64) bool {
-	for p := off + 1; p+recordHeaderSize <= int64(len(buf)); p++ {
+	p := off + 1
+	for ; p+recordHeaderSize <= int64(len(buf)); p++ {
 		if r.plausibleRecordAt(buf, p) {
-			return false
+			break
 		}
 	}
-	return true
+	if p+recordHeaderSize > int64(len(buf)) {
+		return true // no whole record after the damage
+	}
+	if off+recordHeaderSize <= p && allZero(buf[off:off+recordHeaderSize]) {
+		return true
+	}
+	for s := (off + tornSector - 1) / tornSector * tornSector; s+tornSector <= p; s += tornSector {
+		if allZero(buf[s : s+tornSector]) {
+			return true
+		}
+	}
+	return false
 }
 
 // plausibleRecordAt reports whether a whole valid record starts at p. The

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"testing"
@@ -74,4 +75,66 @@ func TestFailedFsyncIsNotReadBackAsDurable(t *testing.T) {
 	defer w.Close()
 	require.GreaterOrEqual(t, w.LastIndex(), reopened, "a power cut took back entries a reopen had reported")
 	requireLog(t, w, ents(1, reopened, 1))
+}
+
+// TestLostSectorBeforeAWrittenOneIsTorn: a power cut during an unsynced
+// write can persist a later sector and lose an earlier one, since a disk
+// writes its cache back in any order. That leaves zeros followed by whole
+// records, which is a torn write, not corruption: Open must cut it off.
+func TestLostSectorBeforeAWrittenOneIsTorn(t *testing.T) {
+	ctx := t.Context()
+	for name, lose := range map[string]func(seg []byte, synced int){
+		// The sector holding the end of the synced data is lost: zeros
+		// from the first unsynced record to the sector's end.
+		"boundary sector": func(seg []byte, synced int) {
+			clear(seg[synced : (synced/memSector+1)*memSector])
+		},
+		// A whole sector in the middle of the unsynced batch is lost.
+		"middle sector": func(seg []byte, synced int) {
+			s := (synced/memSector + 1) * memSector
+			clear(seg[s : s+memSector])
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs := newMemFS(1)
+			w := openMem(t, fs, Config{})
+			require.NoError(t, w.Save(ctx, nil, ents(1, 10, 1)))
+			require.NoError(t, w.Close())
+			seg := segmentFiles(fs)[0]
+			synced, _ := fs.get(seg)
+			// An unsynced batch of big entries, cut by the power.
+			var batch []byte
+			for i := uint64(11); i <= 16; i++ {
+				batch, _ = appendEntryRecord(batch, Entry{Index: i, Term: 1, Data: bytes.Repeat([]byte{byte(i)}, 300)})
+			}
+			data := append(append([]byte(nil), synced...), batch...)
+			lose(data, len(synced))
+			fs.put(seg, data)
+
+			w = openMem(t, fs, Config{})
+			defer w.Close()
+			require.True(t, w.Report().TornTail)
+			require.Equal(t, int64(len(synced)), w.Report().TornOffset)
+			requireLog(t, w, ents(1, 10, 1))
+		})
+	}
+}
+
+// TestBitFlipBeforeAWholeRecordIsStillCorruption: damage with no zeroed
+// sector in it, followed by whole records, is not a torn write.
+func TestBitFlipBeforeAWholeRecordIsStillCorruption(t *testing.T) {
+	fs := newMemFS(1)
+	w := openMem(t, fs, Config{})
+	var es []Entry
+	for i := uint64(1); i <= 6; i++ {
+		es = append(es, Entry{Index: i, Term: 1, Data: bytes.Repeat([]byte{byte(i)}, 300)})
+	}
+	require.NoError(t, w.Save(t.Context(), nil, es))
+	require.NoError(t, w.Close())
+	seg := segmentFiles(fs)[0]
+	data, _ := fs.get(seg)
+	data[600] ^= 0x04
+	fs.put(seg, data)
+	_, err := Open(Config{Dir: testDir, FS: fs})
+	require.ErrorIs(t, err, ErrCorrupt)
 }
