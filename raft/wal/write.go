@@ -253,7 +253,9 @@ func (w *WAL) commit(ctx context.Context, b *batch) error {
 		w.mu.Unlock()
 		err := w.flush(cur)
 		w.mu.Lock()
-		cur.err = err
+		if err != nil {
+			cur.err = fmt.Errorf("%w: %w", ErrFailed, err)
+		}
 		if err != nil && w.failed == nil {
 			w.failed = err
 			w.cfg.Logger.Error("wal: write failed; reopen to recover", "err", err)
