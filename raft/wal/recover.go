@@ -53,7 +53,7 @@ func Open(cfg Config) (*WAL, error) {
 	w.nextIdx = w.markIdx + uint64(len(w.pos)) + 1
 	w.nextMark = w.markIdx
 	w.nextHS = w.hs
-	w.pending = newBatch()
+	w.pending = &batch{seq: 1}
 	if cfg.Sync == SyncPeriodic {
 		w.stopSync = make(chan struct{})
 		w.syncerWG.Add(1)

@@ -77,12 +77,18 @@ type WAL struct {
 
 	// Enqueue-side state: what the log looks like once every queued batch
 	// is written. Save validates against it.
-	nextIdx   uint64
-	nextMark  uint64
-	nextHS    HardState // the hard state once every queued batch is written
-	pending   *batch
-	flushing  bool
+	nextIdx  uint64
+	nextMark uint64
+	nextHS   HardState // the hard state once every queued batch is written
+	pending  *batch    // the batch new calls join; never in flight
+	spare    *batch    // a written batch kept for reuse, or nil
+	flushing bool      // a caller is writing a batch
+	doneSeq  uint64    // every batch up to this sequence number is finished
+	// changed is closed, and cleared, whenever a batch finishes; callers
+	// waiting for theirs make it on demand.
+	changed   chan struct{}
 	failed    error
+	failedSeq uint64 // the batch that failed; it and all later ones fail
 	closed    bool
 	unsynced  bool // data written since the last fsync
 	stopSync  chan struct{}

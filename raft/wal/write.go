@@ -2,21 +2,21 @@ package wal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 )
 
-// batch collects the records of every Save queued while a flush is under way,
-// so that they share one write and one fsync.
+// batch collects the records of every call queued while a flush is under
+// way, so that they share one write and one fsync. Callers wait for a batch
+// by its sequence number, never by pointer, so a written batch's buffers can
+// be reused for the next one.
 type batch struct {
+	seq   uint64
 	buf   []byte
 	ops   []op
-	sync  bool          // fsync even if no records (Sync, Close)
-	done  chan struct{} // closed once written (and synced, per mode)
-	err   error         // set before done is closed
-	marks []markOp      // compactions to finish once durable
+	sync  bool // fsync even if no records (Sync, Close, compactions)
+	marks bool // holds a compaction: remove obsolete segments once durable
 
 	// Where buf landed, set by flush.
 	baseSeg uint64
@@ -34,11 +34,15 @@ type op struct {
 	vote  string // hard state
 }
 
-type markOp struct{ index uint64 }
-
-func newBatch() *batch { return &batch{done: make(chan struct{})} }
+// maxSpareBuf bounds the buffer a written batch may keep for reuse, so one
+// huge batch does not pin its memory for the life of the WAL.
+const maxSpareBuf = 1 << 20
 
 func (b *batch) empty() bool { return len(b.buf) == 0 && !b.sync }
+
+func (b *batch) reset(seq uint64) {
+	b.seq, b.buf, b.ops, b.sync, b.marks = seq, b.buf[:0], b.ops[:0], false, false
+}
 
 // Save appends entries and records hs (when non-nil) in one batch, and returns
 // once they are written and, in SyncEveryBatch mode, fsynced. Entries must be
@@ -216,7 +220,7 @@ func (w *WAL) queueMarkLocked(index, term uint64, reset bool) {
 	hs := w.nextHS
 	b.buf = appendHardStateRecord(b.buf, hs)
 	b.ops = append(b.ops, op{kind: recordHardState, term: hs.Term, index: hs.Commit, vote: hs.Vote})
-	b.marks = append(b.marks, markOp{index: index})
+	b.marks = true
 	b.sync = true // segments are removed only after the mark is durable
 	w.nextMark = index
 }
@@ -233,51 +237,80 @@ func (w *WAL) Sync(ctx context.Context) error {
 	return w.commit(ctx, w.pending)
 }
 
-// commit waits for batch b to be written. The first caller to find no flush
-// under way becomes the flusher and writes every batch queued meanwhile; the
-// others wait. Called with w.mu held; returns with it released.
+// commit waits for batch b, the pending batch the caller just added to, to
+// be written. A caller that finds no flush under way writes the pending
+// batch itself (its own, with whatever others joined it); the others wait.
+// When a flush ends, the waiters wake and one of them writes the next batch,
+// so no caller flushes other callers' batches after its own is done, and one
+// whose ctx ends can leave without stranding the rest. Called with w.mu held;
+// returns with it released.
 func (w *WAL) commit(ctx context.Context, b *batch) error {
-	if w.flushing {
+	seq := b.seq
+	for {
+		if done, err := w.resultLocked(seq); done {
+			w.mu.Unlock()
+			return err
+		}
+		if !w.flushing {
+			w.flushPendingLocked()
+			continue
+		}
+		if w.changed == nil {
+			w.changed = make(chan struct{})
+		}
+		ch := w.changed
 		w.mu.Unlock()
 		select {
-		case <-b.done:
-			return b.err
+		case <-ch:
 		case <-ctx.Done():
+			// The batch stays queued: the next caller, Sync or Close
+			// writes it. Cancellation does not undo a write.
 			return ctx.Err()
 		}
-	}
-	w.flushing = true
-	for !w.pending.empty() {
-		cur := w.pending
-		w.pending = newBatch()
-		w.mu.Unlock()
-		err := w.flush(cur)
 		w.mu.Lock()
-		if err != nil {
-			cur.err = fmt.Errorf("%w: %w", ErrFailed, err)
-		}
-		if err != nil && w.failed == nil {
-			w.failed = err
+	}
+}
+
+// resultLocked reports whether batch seq is finished, and how.
+func (w *WAL) resultLocked(seq uint64) (done bool, err error) {
+	if w.failed != nil && seq >= w.failedSeq {
+		return true, fmt.Errorf("%w: %w", ErrFailed, w.failed)
+	}
+	return seq <= w.doneSeq, nil
+}
+
+// flushPendingLocked writes the pending batch with w.mu released, then
+// applies it and wakes the waiters.
+func (w *WAL) flushPendingLocked() {
+	w.flushing = true
+	cur := w.pending
+	next := w.spare
+	if next == nil {
+		next = &batch{}
+	}
+	w.spare = nil
+	next.reset(cur.seq + 1)
+	w.pending = next
+	w.mu.Unlock()
+	err := w.flush(cur)
+	w.mu.Lock()
+	if err != nil {
+		if w.failed == nil {
+			w.failed, w.failedSeq = err, cur.seq
 			w.cfg.Logger.Error("wal: write failed; reopen to recover", "err", err)
 		}
-		if err == nil {
-			w.applyLocked(cur)
-		}
-		close(cur.done)
-		if w.failed != nil {
-			// Fail everything queued behind the failure too.
-			rest := w.pending
-			w.pending = newBatch()
-			rest.err = fmt.Errorf("%w: %w", ErrFailed, w.failed)
-			close(rest.done)
-		}
+	} else {
+		w.applyLocked(cur)
+	}
+	w.doneSeq = cur.seq
+	if cap(cur.buf) <= maxSpareBuf {
+		w.spare = cur
 	}
 	w.flushing = false
-	w.mu.Unlock()
-	if b.err != nil && !errors.Is(b.err, ErrFailed) {
-		return fmt.Errorf("%w: %w", ErrFailed, b.err)
+	if w.changed != nil {
+		close(w.changed)
+		w.changed = nil
 	}
-	return b.err
 }
 
 // flush writes one batch to the active segment (starting a new one when it
@@ -407,7 +440,7 @@ func (w *WAL) applyLocked(b *batch) {
 			w.markIdx, w.markTerm = o.index, o.term
 		}
 	}
-	if len(b.marks) > 0 {
+	if b.marks {
 		w.removeObsoleteLocked()
 	}
 }
@@ -457,7 +490,8 @@ func (w *WAL) syncPeriodically() {
 }
 
 // Close fsyncs what was written, stops the periodic syncer, and closes the
-// segment files. It is idempotent.
+// segment files. Calls that race with it either complete or fail with
+// ErrClosed. It is idempotent.
 func (w *WAL) Close() error {
 	w.closeOnce.Do(func() {
 		if w.stopSync != nil {
@@ -465,13 +499,23 @@ func (w *WAL) Close() error {
 			w.syncerWG.Wait()
 		}
 		w.mu.Lock()
-		ok := w.failed == nil
-		w.mu.Unlock()
-		if ok {
-			w.closeErr = w.Sync(context.Background())
-		}
-		w.mu.Lock()
+		// From here on new calls fail with ErrClosed, so the batch
+		// below is the last one.
 		w.closed = true
+		if w.failed == nil {
+			w.pending.sync = true
+			w.closeErr = w.commit(context.Background(), w.pending)
+			w.mu.Lock()
+		}
+		for w.flushing {
+			if w.changed == nil {
+				w.changed = make(chan struct{})
+			}
+			ch := w.changed
+			w.mu.Unlock()
+			<-ch
+			w.mu.Lock()
+		}
 		for _, s := range w.segs {
 			if err := s.file.Close(); err != nil && w.closeErr == nil {
 				w.closeErr = err

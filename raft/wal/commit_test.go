@@ -1,0 +1,164 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/require"
+)
+
+// tokenFS makes every file fsync wait for a token, so a test can hold a
+// flush in the middle of its fsync.
+type tokenFS struct {
+	*memFS
+	tokens chan struct{}
+}
+
+type tokenFile struct {
+	File
+	fs *tokenFS
+}
+
+func (f tokenFile) Sync() error {
+	if f.fs.tokens != nil {
+		<-f.fs.tokens
+	}
+	return f.File.Sync()
+}
+
+func (fs *tokenFS) Create(name string) (File, error) {
+	f, err := fs.memFS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return tokenFile{f, fs}, nil
+}
+
+func (fs *tokenFS) OpenAppend(name string) (File, error) {
+	f, err := fs.memFS.OpenAppend(name)
+	if err != nil {
+		return nil, err
+	}
+	return tokenFile{f, fs}, nil
+}
+
+// TestFlusherReturnsOnceItsBatchIsDone: the caller that runs a flush must not
+// be kept flushing other callers' batches after its own is durable. Under a
+// steady load that would hold it forever.
+func TestFlusherReturnsOnceItsBatchIsDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := &tokenFS{memFS: newMemFS(1)}
+		w, err := Open(Config{Dir: testDir, FS: fs})
+		require.NoError(t, err)
+		fs.tokens = make(chan struct{})
+		ctx := context.Background()
+
+		a := make(chan error, 1)
+		go func() { a <- w.Save(ctx, nil, ents(1, 1, 1)) }()
+		synctest.Wait() // a flushes, blocked in its fsync
+		b := make(chan error, 1)
+		go func() { b <- w.Save(ctx, nil, ents(2, 1, 1)) }()
+		synctest.Wait() // b is queued behind it
+
+		fs.tokens <- struct{}{} // a's fsync completes
+		synctest.Wait()
+		select {
+		case err := <-a:
+			require.NoError(t, err)
+		default:
+			t.Fatal("the first Save is still flushing the second one's batch")
+		}
+		fs.tokens <- struct{}{} // b's fsync
+		require.NoError(t, <-b)
+		fs.tokens = nil
+		require.NoError(t, w.Close())
+	})
+}
+
+// TestCancelledWaiterLeavesTheBatchToOthers: a queued caller whose context
+// ends returns at once, and the batch it joined is still written for the
+// others in it.
+func TestCancelledWaiterLeavesTheBatchToOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := &tokenFS{memFS: newMemFS(1)}
+		w, err := Open(Config{Dir: testDir, FS: fs})
+		require.NoError(t, err)
+		fs.tokens = make(chan struct{})
+		ctx := context.Background()
+
+		a := make(chan error, 1)
+		go func() { a <- w.Save(ctx, nil, ents(1, 1, 1)) }()
+		synctest.Wait()
+		cctx, cancel := context.WithCancel(ctx)
+		b := make(chan error, 1)
+		go func() { b <- w.Save(cctx, nil, ents(2, 1, 1)) }()
+		c := make(chan uint64, 1)
+		go func() {
+			first, err := w.Append(ctx, 1, []byte("c"))
+			require.NoError(t, err)
+			c <- first
+		}()
+		synctest.Wait()
+		cancel()
+		require.ErrorIs(t, <-b, context.Canceled)
+		fs.tokens <- struct{}{}
+		require.NoError(t, <-a)
+		fs.tokens <- struct{}{}
+		require.Equal(t, uint64(3), <-c)
+		fs.tokens = nil
+		requireLog(t, w, append(ents(1, 2, 1), Entry{Index: 3, Term: 1, Data: []byte("c")}))
+		require.NoError(t, w.Close())
+	})
+}
+
+// TestCloseRacingSaves: Saves running into Close either succeed, and are
+// then durable, or fail with ErrClosed; none fails the WAL or writes to a
+// closed file.
+func TestCloseRacingSaves(t *testing.T) {
+	for round := range 200 {
+		fs := newMemFS(uint64(round))
+		w := openMem(t, fs, Config{})
+		var mu sync.Mutex
+		acked := map[uint64]bool{}
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					first, err := w.Append(context.Background(), 1, []byte{byte(g), byte(i)})
+					if err != nil {
+						if !errors.Is(err, ErrClosed) {
+							t.Errorf("append racing Close: %v", err)
+						}
+						return
+					}
+					mu.Lock()
+					acked[first] = true
+					mu.Unlock()
+				}
+			})
+		}
+		for {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= round%8 {
+				break
+			}
+		}
+		require.NoError(t, w.Close())
+		wg.Wait()
+		fs.PowerCut()
+		w = openMem(t, fs, Config{})
+		for i := range acked {
+			_, err := w.Entry(i)
+			require.NoError(t, err, "acknowledged entry %d lost", i)
+		}
+		require.NoError(t, w.Close())
+		if t.Failed() {
+			return
+		}
+	}
+}
