@@ -315,12 +315,38 @@ func (r *replay) isTornTail(buf []byte, off int64) bool {
 	if off+recordHeaderSize <= p && allZero(buf[off:off+recordHeaderSize]) {
 		return true
 	}
+	if end := (off/tornSector + 1) * tornSector; end-off < recordHeaderSize && end <= p &&
+		allZero(buf[off:end]) && onlyHeadLost(buf, off, end, p) {
+		return true
+	}
 	for s := (off + tornSector - 1) / tornSector * tornSector; s+tornSector <= p; s += tornSector {
 		if allZero(buf[s : s+tornSector]) {
 			return true
 		}
 	}
 	return false
+}
+
+// onlyHeadLost reports whether the record at off is intact but for its first
+// bytes, up to the sector boundary end, which read as zeros: the sign of a
+// lost sector that held only those bytes, the rest of the record lying in a
+// sector that was written. The record must then end where the next whole one
+// starts, at p, and its checksum and length must match in every byte that
+// survived. A bit flip cannot zero bytes so that they pass this check.
+func onlyHeadLost(buf []byte, off, end, p int64) bool {
+	n := p - off - recordHeaderSize
+	if n < 0 || n > math.MaxUint32 {
+		return false
+	}
+	var want [8]byte
+	binary.LittleEndian.PutUint32(want[:4], uint32(n))
+	binary.LittleEndian.PutUint32(want[4:], crc32.Checksum(buf[off+8:p], castagnoli))
+	for i := end - off; i < 8; i++ {
+		if buf[off+i] != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // plausibleRecordAt reports whether a whole valid record starts at p. The

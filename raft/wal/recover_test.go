@@ -138,3 +138,48 @@ func TestBitFlipBeforeAWholeRecordIsStillCorruption(t *testing.T) {
 	_, err := Open(Config{Dir: testDir, FS: fs})
 	require.ErrorIs(t, err, ErrCorrupt)
 }
+
+// TestLostSectorHoldingOnlyAHeadIsTorn: the lost sector held just the first
+// few bytes of a record header, the rest of the record and whole records
+// after it reached the disk. Open must cut it off as torn, while the same
+// zeros in a record damaged elsewhere are still corruption.
+func TestLostSectorHoldingOnlyAHeadIsTorn(t *testing.T) {
+	build := func(t *testing.T) (*memFS, string, []byte, int) {
+		fs := newMemFS(1)
+		w := openMem(t, fs, Config{})
+		var es []Entry
+		for i := uint64(1); i <= 10; i++ {
+			// 17 + 10 × (9 + 2 + 38) = 507: the synced data ends 5
+			// bytes before a sector boundary.
+			es = append(es, Entry{Index: i, Term: 1, Data: bytes.Repeat([]byte{byte(i)}, 38)})
+		}
+		require.NoError(t, w.Save(t.Context(), nil, es))
+		require.NoError(t, w.Close())
+		seg := segmentFiles(fs)[0]
+		synced, _ := fs.get(seg)
+		require.Equal(t, 507, len(synced))
+		var batch []byte
+		for i := uint64(11); i <= 14; i++ {
+			batch, _ = appendEntryRecord(batch, Entry{Index: i, Term: 1, Data: bytes.Repeat([]byte{byte(i)}, 100)})
+		}
+		data := append(append([]byte(nil), synced...), batch...)
+		clear(data[507:512])
+		return fs, seg, data, len(synced)
+	}
+	t.Run("torn", func(t *testing.T) {
+		fs, seg, data, synced := build(t)
+		fs.put(seg, data)
+		w := openMem(t, fs, Config{})
+		defer w.Close()
+		require.True(t, w.Report().TornTail)
+		require.Equal(t, int64(synced), w.Report().TornOffset)
+		require.Equal(t, uint64(10), w.LastIndex())
+	})
+	t.Run("damaged elsewhere", func(t *testing.T) {
+		fs, seg, data, _ := build(t)
+		data[530] ^= 1
+		fs.put(seg, data)
+		_, err := Open(Config{Dir: testDir, FS: fs})
+		require.ErrorIs(t, err, ErrCorrupt)
+	})
+}
