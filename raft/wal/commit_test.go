@@ -95,6 +95,7 @@ func TestCancelledWaiterLeavesTheBatchToOthers(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		b := make(chan error, 1)
 		go func() { b <- w.Save(cctx, nil, ents(2, 1, 1)) }()
+		synctest.Wait()
 		c := make(chan uint64, 1)
 		go func() {
 			first, err := w.Append(ctx, 1, []byte("c"))
