@@ -163,3 +163,39 @@ func TestCloseRacingSaves(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactBehindAnInFlightRewrite: a compaction queued while a Save that
+// rewrites the log's suffix is being written must record the term of the
+// rewritten entry, not of the one it replaces.
+func TestCompactBehindAnInFlightRewrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := &tokenFS{memFS: newMemFS(1)}
+		w, err := Open(Config{Dir: testDir, FS: fs})
+		require.NoError(t, err)
+		ctx := context.Background()
+		require.NoError(t, w.Save(ctx, nil, ents(1, 10, 1)))
+		fs.tokens = make(chan struct{})
+
+		rewrite := make(chan error, 1)
+		go func() { rewrite <- w.Save(ctx, nil, ents(6, 3, 2)) }()
+		synctest.Wait() // the rewrite is in its fsync
+		compact := make(chan error, 1)
+		go func() { compact <- w.Compact(ctx, 7) }()
+		synctest.Wait()
+		fs.tokens <- struct{}{}
+		fs.tokens <- struct{}{}
+		require.NoError(t, <-rewrite)
+		require.NoError(t, <-compact)
+		fs.tokens = nil
+
+		idx, term := w.Mark()
+		require.Equal(t, [2]uint64{7, 2}, [2]uint64{idx, term})
+		require.NoError(t, w.Close())
+		w, err = Open(Config{Dir: testDir, FS: fs})
+		require.NoError(t, err)
+		defer w.Close()
+		tm, err := w.Term(7)
+		require.NoError(t, err)
+		require.Equal(t, uint64(2), tm)
+	})
+}

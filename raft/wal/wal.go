@@ -81,6 +81,7 @@ type WAL struct {
 	nextMark uint64
 	nextHS   HardState // the hard state once every queued batch is written
 	pending  *batch    // the batch new calls join; never in flight
+	inflight *batch    // the batch being written, or nil
 	spare    *batch    // a written batch kept for reuse, or nil
 	flushing bool      // a caller is writing a batch
 	doneSeq  uint64    // every batch up to this sequence number is finished

@@ -197,10 +197,16 @@ func (w *WAL) termLocked(i uint64) (uint64, error) {
 	if i == w.markIdx {
 		return w.markTerm, nil
 	}
-	// The entry may still sit in a queued batch.
-	for k := len(w.pending.ops) - 1; k >= 0; k-- {
-		if o := w.pending.ops[k]; o.kind == recordEntry && o.index == i {
-			return o.term, nil
+	// The entry may still sit in a queued batch, or in the one being
+	// written, which may replace an entry the index still shows.
+	for _, b := range []*batch{w.pending, w.inflight} {
+		if b == nil {
+			continue
+		}
+		for k := len(b.ops) - 1; k >= 0; k-- {
+			if o := b.ops[k]; o.kind == recordEntry && o.index == i {
+				return o.term, nil
+			}
 		}
 	}
 	p, err := w.positionLocked(i)
@@ -291,9 +297,11 @@ func (w *WAL) flushPendingLocked() {
 	w.spare = nil
 	next.reset(cur.seq + 1)
 	w.pending = next
+	w.inflight = cur
 	w.mu.Unlock()
 	err := w.flush(cur)
 	w.mu.Lock()
+	w.inflight = nil
 	if err != nil {
 		if w.failed == nil {
 			w.failed, w.failedSeq = err, cur.seq
