@@ -199,3 +199,45 @@ func TestCompactBehindAnInFlightRewrite(t *testing.T) {
 		require.Equal(t, uint64(2), tm)
 	})
 }
+
+// dirGateFS makes directory fsyncs wait for a token.
+type dirGateFS struct {
+	*memFS
+	tokens chan struct{}
+}
+
+func (fs *dirGateFS) SyncDir(dir string) error {
+	if fs.tokens != nil {
+		<-fs.tokens
+	}
+	return fs.memFS.SyncDir(dir)
+}
+
+// TestReadsDuringSegmentRemoval: a compaction's directory fsyncs must not
+// hold the lock that reads and new calls need.
+func TestReadsDuringSegmentRemoval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := &dirGateFS{memFS: newMemFS(1)}
+		w, err := Open(Config{Dir: testDir, FS: fs, SegmentSize: 256})
+		require.NoError(t, err)
+		ctx := context.Background()
+		for i := uint64(1); i <= 20; i++ {
+			fs.tokens = nil
+			require.NoError(t, w.Save(ctx, nil, ents(i, 1, 1)))
+		}
+		fs.tokens = make(chan struct{})
+		compact := make(chan error, 1)
+		go func() { compact <- w.Compact(ctx, 15) }()
+		synctest.Wait() // blocked in the directory fsync after a removal
+
+		require.True(t, w.mu.TryLock(), "the lock is held across a directory fsync")
+		w.mu.Unlock()
+		_, err = w.Entries(16, 21, 0)
+		require.NoError(t, err)
+		close(fs.tokens)
+		require.NoError(t, <-compact)
+		requireLog(t, w, ents(16, 5, 1))
+		fs.tokens = nil
+		require.NoError(t, w.Close())
+	})
+}

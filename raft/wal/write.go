@@ -455,7 +455,10 @@ func (w *WAL) applyLocked(b *batch) {
 
 // removeObsoleteLocked deletes the oldest segments that hold no live entry.
 // The active segment always stays. Failure to delete only leaves garbage that
-// recovery skips, so it is logged, not fatal.
+// recovery skips, so it is logged, not fatal. Only the flusher calls it, and
+// it releases w.mu around the file-system calls so that reads and new calls
+// are not held up by directory fsyncs: the flusher alone changes w.segs, and
+// no position points into an obsolete segment.
 func (w *WAL) removeObsoleteLocked() {
 	keepFrom := w.segs[len(w.segs)-1].seq
 	if len(w.pos) > 0 {
@@ -465,14 +468,21 @@ func (w *WAL) removeObsoleteLocked() {
 	// cut then leaves a contiguous run of segments, never a hole.
 	for len(w.segs) > 1 && w.segs[0].seq < keepFrom {
 		s := w.segs[0]
-		if err := w.cfg.FS.Remove(s.name); err != nil {
+		w.mu.Unlock()
+		err := w.cfg.FS.Remove(s.name)
+		var serr error
+		if err == nil {
+			s.file.Close()
+			serr = w.cfg.FS.SyncDir(w.cfg.Dir)
+		}
+		w.mu.Lock()
+		if err != nil {
 			w.cfg.Logger.Warn("wal: remove obsolete segment", "file", s.name, "err", err)
 			return
 		}
-		s.file.Close()
 		w.segs = w.segs[1:]
-		if err := w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
-			w.cfg.Logger.Warn("wal: sync directory after removing a segment", "dir", w.cfg.Dir, "err", err)
+		if serr != nil {
+			w.cfg.Logger.Warn("wal: sync directory after removing a segment", "dir", w.cfg.Dir, "err", serr)
 			return
 		}
 	}
