@@ -38,8 +38,6 @@ type op struct {
 // huge batch does not pin its memory for the life of the WAL.
 const maxSpareBuf = 1 << 20
 
-func (b *batch) empty() bool { return len(b.buf) == 0 && !b.sync }
-
 func (b *batch) reset(seq uint64) {
 	b.seq, b.buf, b.ops, b.sync, b.marks = seq, b.buf[:0], b.ops[:0], false, false
 }
