@@ -303,6 +303,12 @@ const tornSector = 512
 // etcd's WAL; checksums cannot tell the two apart without knowing where the
 // last fsync ended.
 func (r *replay) isTornTail(buf []byte, off int64) bool {
+	if wholeRecordAt(buf, off) {
+		// The record is intact on disk but refused: longer than
+		// MaxRecordSize (a smaller limit than it was written with) or
+		// malformed inside a good checksum. No crash does that.
+		return false
+	}
 	p := off + 1
 	for ; p+recordHeaderSize <= int64(len(buf)); p++ {
 		if r.plausibleRecordAt(buf, p) {
@@ -325,6 +331,18 @@ func (r *replay) isTornTail(buf []byte, off int64) bool {
 		}
 	}
 	return false
+}
+
+// wholeRecordAt reports whether a record whose checksum matches starts at
+// off, whatever its length and content.
+func wholeRecordAt(buf []byte, off int64) bool {
+	rest := buf[off:]
+	if len(rest) < recordHeaderSize {
+		return false
+	}
+	end := int64(recordHeaderSize) + int64(binary.LittleEndian.Uint32(rest))
+	return end <= int64(len(rest)) &&
+		crc32.Checksum(rest[8:end], castagnoli) == binary.LittleEndian.Uint32(rest[4:])
 }
 
 // onlyHeadLost reports whether the record at off is intact but for its first

@@ -183,3 +183,28 @@ func TestLostSectorHoldingOnlyAHeadIsTorn(t *testing.T) {
 		require.ErrorIs(t, err, ErrCorrupt)
 	})
 }
+
+// TestRecordAboveALowerLimitIsNotTorn: reopening with a smaller
+// MaxRecordSize than the log was written with makes an intact record too
+// long. Even when its data holds zeroed sectors, that is an error to
+// report, not a torn write to cut.
+func TestRecordAboveALowerLimitIsNotTorn(t *testing.T) {
+	fs := newMemFS(1)
+	w := openMem(t, fs, Config{})
+	require.NoError(t, w.Save(t.Context(), nil, []Entry{
+		{Index: 1, Term: 1, Data: []byte("small")},
+		{Index: 2, Term: 1, Data: make([]byte, 4096)},
+		{Index: 3, Term: 1, Data: []byte("small")},
+	}))
+	require.NoError(t, w.Close())
+	_, err := Open(Config{Dir: testDir, FS: fs, MaxRecordSize: 1024})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Contains(t, err.Error(), "above the maximum")
+}
+
+func TestConfigBoundsMaxRecordSize(t *testing.T) {
+	if math.MaxInt > math.MaxUint32 {
+		require.Error(t, Config{Dir: "x", MaxRecordSize: int(int64(math.MaxUint32) + 1)}.Validate())
+	}
+	require.NoError(t, Config{Dir: "x", MaxRecordSize: math.MaxUint32}.Validate())
+}
