@@ -110,8 +110,14 @@
 // # Concurrency
 //
 // A WAL and a SnapshotStore are safe for concurrent use. Reads (Entries,
-// Term, HardState) see every batch once it is written. Close waits for an
-// ongoing flush, fsyncs, and is idempotent.
+// Term, HardState) see every batch once it is written. A caller writes at
+// most one batch, the one holding its own records, then hands the next to a
+// waiting caller, so no call is kept busy flushing for others. A call whose
+// ctx ends returns ctx.Err() at once; what it queued is still written, by
+// the next call, Sync or Close. Close makes racing calls fail with ErrClosed,
+// writes and fsyncs what was queued, waits for any flush, and is idempotent.
+// Entries reads from disk while holding the WAL's lock: a large read delays
+// writers' acknowledgements by its duration.
 //
 // # Performance
 //
@@ -120,5 +126,6 @@
 // (bench/ BenchmarkWALAppend); with 64 concurrent appenders one fsync carries
 // tens of entries. Recovery reads and checks about 1 GiB of log in well under
 // a second of CPU. Entry data is read from the files on demand; only a
-// 32-byte position per entry is kept in memory.
+// 32-byte position per entry is kept in memory. Save and Append allocate
+// nothing in the steady state: a written batch's buffers serve the next.
 package wal

@@ -48,8 +48,10 @@ func (b *batch) reset(seq uint64) {
 // from that index on is replaced (a follower's conflicting suffix). Entries at
 // or below the compaction mark are rejected.
 //
-// If ctx is done first Save returns ctx.Err(), but the batch may still be
-// written: cancellation does not undo a write.
+// If ctx is done first Save returns ctx.Err(), but the records may still be
+// written, by the next call, Sync or Close: cancellation does not undo a
+// write. A caller that retries should Save the same entries again, which
+// replaces them if they were written.
 func (w *WAL) Save(ctx context.Context, hs *HardState, ents []Entry) error {
 	w.mu.Lock()
 	if err := w.usableLocked(); err != nil {
