@@ -116,6 +116,13 @@ func (w *WAL) recover() error {
 		if err != nil {
 			return err
 		}
+		if !keep && len(seqs) == 1 && seq != 1 {
+			// A segment after the first is created only while the one
+			// before it exists, and its header is durable before that
+			// one can be deleted: alone and torn, it was damaged, and
+			// dropping it would silently restart the log from nothing.
+			return corrupt(filepath.Base(segmentName(dir, seq)), 0, "the only segment has a torn header")
+		}
 		if !keep {
 			// A last segment whose header never reached the disk holds
 			// nothing acknowledged: drop it.

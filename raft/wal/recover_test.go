@@ -208,3 +208,20 @@ func TestConfigBoundsMaxRecordSize(t *testing.T) {
 	}
 	require.NoError(t, Config{Dir: "x", MaxRecordSize: math.MaxUint32}.Validate())
 }
+
+// TestLoneTornSegmentAfterTheFirstIsCorrupt: only the very first segment can
+// be torn with no segment before it; any later one had a durable header
+// before its predecessors could be deleted.
+func TestLoneTornSegmentAfterTheFirstIsCorrupt(t *testing.T) {
+	fs := newMemFS(1)
+	fs.put(segmentName(testDir, 5), make([]byte, 600))
+	_, err := Open(Config{Dir: testDir, FS: fs})
+	require.ErrorIs(t, err, ErrCorrupt)
+
+	fs = newMemFS(1)
+	fs.put(segmentName(testDir, 1), make([]byte, 10))
+	w, err := Open(Config{Dir: testDir, FS: fs})
+	require.NoError(t, err, "a first segment torn at creation is dropped")
+	require.True(t, w.Report().TornTail)
+	require.NoError(t, w.Close())
+}
