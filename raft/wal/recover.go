@@ -392,8 +392,11 @@ func (r *replay) plausibleRecordAt(buf []byte, p int64) bool {
 		return false
 	}
 	if rec.typ == recordEntry {
+		// An entry below the next index is plausible too: a Save that
+		// rewrites the log's suffix writes a truncate record, then
+		// entries from the truncation point on.
 		next := r.start + uint64(len(r.w.pos))
-		if rec.index < next || rec.index > next+1<<20 {
+		if rec.index <= r.w.markIdx || rec.index > next+1<<20 {
 			return false
 		}
 	}

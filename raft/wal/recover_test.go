@@ -225,3 +225,32 @@ func TestLoneTornSegmentAfterTheFirstIsCorrupt(t *testing.T) {
 	require.True(t, w.Report().TornTail)
 	require.NoError(t, w.Close())
 }
+
+// TestLostHeadOfARewriteIsTorn: as above, with the unsynced batch a Save
+// that rewrites the suffix (a truncate record, then entries below the next
+// index). The entries after the damage must count as whole records.
+func TestLostHeadOfARewriteIsTorn(t *testing.T) {
+	fs := newMemFS(1)
+	w := openMem(t, fs, Config{})
+	var es []Entry
+	for i := uint64(1); i <= 10; i++ {
+		es = append(es, Entry{Index: i, Term: 1, Data: bytes.Repeat([]byte{byte(i)}, 38)})
+	}
+	require.NoError(t, w.Save(t.Context(), nil, es))
+	require.NoError(t, w.Close())
+	seg := segmentFiles(fs)[0]
+	data, _ := fs.get(seg)
+	require.Equal(t, 507, len(data))
+	data = appendTruncateRecord(data, 8)
+	for i := uint64(8); i <= 12; i++ {
+		data, _ = appendEntryRecord(data, Entry{Index: i, Term: 2, Data: bytes.Repeat([]byte{byte(i)}, 100)})
+	}
+	clear(data[507:512]) // the truncate record's length and first CRC byte
+	fs.put(seg, data)
+
+	w = openMem(t, fs, Config{})
+	defer w.Close()
+	require.True(t, w.Report().TornTail)
+	require.Equal(t, int64(507), w.Report().TornOffset)
+	requireLog(t, w, es)
+}
