@@ -301,7 +301,7 @@ func (c *crashMachine) Sync(t *rapid.T) {
 
 func (c *crashMachine) ArmFault(t *rapid.T) {
 	n := rapid.IntRange(1, 5).Draw(t, "fault after")
-	kind := faultKind(rapid.IntRange(0, 2).Draw(t, "fault kind"))
+	kind := faultKind(rapid.IntRange(0, 3).Draw(t, "fault kind"))
 	c.fs.arm(n, kind)
 }
 
@@ -311,8 +311,7 @@ func (c *crashMachine) PowerCut(t *rapid.T) {
 }
 
 func (c *crashMachine) ProcessCrash(t *rapid.T) {
-	c.fs.Restart()
-	c.open(t, false)
+	c.open(t, c.fs.Restart())
 }
 
 func (c *crashMachine) CloseAndReopen(t *rapid.T) {
@@ -327,8 +326,7 @@ func (c *crashMachine) CloseAndReopen(t *rapid.T) {
 		}
 		c.fail(nil)
 	}
-	c.fs.Restart()
-	c.open(t, false)
+	c.open(t, c.fs.Restart())
 }
 
 // Check runs after every action: a healthy WAL's view is exactly the model.

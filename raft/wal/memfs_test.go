@@ -38,6 +38,9 @@ type memFS struct {
 	failAfter int // 0: no fault armed
 	fault     faultKind
 	injected  int // faults fired so far
+	// cut is the state a faultPowerCut captured: from then on every
+	// mutating call fails, and the next PowerCut or Restart installs it.
+	cut map[string]*memFile
 }
 
 type faultKind int
@@ -46,6 +49,7 @@ const (
 	faultError    faultKind = iota // the call fails and changes nothing
 	faultPartial                   // a write stores some of its bytes, then fails
 	faultLostSync                  // an fsync fails and drops the dirty sectors unwritten
+	faultPowerCut                  // the power goes off before the call: it and all later ones fail
 )
 
 // memSector is the unit a disk writes atomically.
@@ -111,12 +115,18 @@ func (fs *memFS) arm(n int, k faultKind) {
 
 // trip reports whether this mutating call must fail, and how.
 func (fs *memFS) trip() (bool, faultKind) {
+	if fs.cut != nil {
+		return true, faultPowerCut
+	}
 	if fs.failAfter == 0 {
 		return false, 0
 	}
 	fs.failAfter--
 	if fs.failAfter == 0 {
 		fs.injected++
+		if fs.fault == faultPowerCut {
+			fs.cut = fs.cutStateLocked()
+		}
 		return true, fs.fault
 	}
 	return false, 0
@@ -129,7 +139,25 @@ func (fs *memFS) trip() (bool, faultKind) {
 func (fs *memFS) PowerCut() {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	fs.failAfter = 0
+	next := fs.cut
+	if next == nil {
+		next = fs.cutStateLocked()
+	}
+	fs.installLocked(next)
+}
+
+// installLocked makes next the state after a power cut.
+func (fs *memFS) installLocked(next map[string]*memFile) {
+	fs.failAfter, fs.cut = 0, nil
+	fs.files = next
+	fs.durable = map[string]*memFile{}
+	for k, v := range next {
+		fs.durable[k] = v
+	}
+}
+
+// cutStateLocked computes what a power cut now leaves on disk.
+func (fs *memFS) cutStateLocked() map[string]*memFile {
 	next := map[string]*memFile{}
 	for name, f := range fs.durable {
 		lo, hi := min(len(f.disk), len(f.data)), max(len(f.disk), len(f.data))
@@ -154,19 +182,21 @@ func (fs *memFS) PowerCut() {
 		}
 		next[name] = &memFile{data: keep, disk: append([]byte(nil), keep...)}
 	}
-	fs.files = next
-	fs.durable = map[string]*memFile{}
-	for k, v := range next {
-		fs.durable[k] = v
-	}
+	return next
 }
 
 // Restart simulates a process crash without a power cut: the page cache
 // survives, except that clean sectors may have been evicted, so that reads
-// see what the disk holds. Handles are dropped.
-func (fs *memFS) Restart() {
+// see what the disk holds. Handles are dropped. If an armed faultPowerCut
+// fired, the machine lost power instead: Restart installs that state and
+// reports true.
+func (fs *memFS) Restart() (powerCut bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	if fs.cut != nil {
+		fs.installLocked(fs.cut)
+		return true
+	}
 	fs.failAfter = 0
 	for _, f := range fs.files {
 		if fs.rng.IntN(2) == 0 {
@@ -180,6 +210,7 @@ func (fs *memFS) Restart() {
 			copy(f.data[lo:min(lo+memSector, len(f.data))], f.diskSector(i))
 		}
 	}
+	return false
 }
 
 // put installs a file with the given durable contents (for fuzzing).
