@@ -45,6 +45,10 @@ const (
 	DefaultMaxRecordSize = 64 << 20
 )
 
+// maxRecordSizeLimit is the largest MaxRecordSize: a record's length field
+// has 32 bits.
+const maxRecordSizeLimit = 1<<32 - 1
+
 // Config configures a WAL. Zero fields take the documented defaults.
 type Config struct {
 	// Dir is the directory holding the segment files. It is created if
@@ -62,7 +66,9 @@ type Config struct {
 	// MaxRecordSize bounds one record (an entry's data plus a few bytes of
 	// header). Recovery treats a longer length field as corruption, so this
 	// also bounds what a corrupt length can make the WAL allocate. Default
-	// DefaultMaxRecordSize (64 MiB).
+	// DefaultMaxRecordSize (64 MiB); at most 4 GiB - 1, as a record's
+	// length field has 32 bits. Open a log with a limit at least as large
+	// as the one it was written with.
 	MaxRecordSize int
 	// FS is the file system to write through. Default OSFS.
 	FS FS
@@ -86,8 +92,8 @@ func (c Config) Validate() error {
 	if c.SyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("wal: Config.SyncInterval %v is negative", c.SyncInterval))
 	}
-	if c.MaxRecordSize < 0 {
-		errs = append(errs, fmt.Errorf("wal: Config.MaxRecordSize %d is negative", c.MaxRecordSize))
+	if c.MaxRecordSize < 0 || int64(c.MaxRecordSize) > maxRecordSizeLimit {
+		errs = append(errs, fmt.Errorf("wal: Config.MaxRecordSize %d is not in [0, %d]", c.MaxRecordSize, int64(maxRecordSizeLimit)))
 	}
 	return errors.Join(errs...)
 }

@@ -33,23 +33,36 @@
 // on: fsync of a file returns only once its data and size are on stable
 // storage; fsync of a directory makes creations, removals and renames in it
 // durable; a rename within a directory is atomic; and after a power cut a
-// file holds its fsynced bytes followed by some, none, or zeroed parts of
-// what was written after the last fsync. The WAL fsyncs the directory after
-// creating a segment, after each segment it deletes, and at open. If a write
+// file holds its fsynced bytes followed by any subset, in whole sectors, of
+// what was written after the last fsync, the rest reading as zeros (not as
+// stale data, which ext4's data=writeback mode can expose). The WAL fsyncs
+// the directory after creating a segment, after each segment it deletes, and
+// at open. If a write
 // or an fsync fails, the WAL stops accepting writes (ErrFailed): after a
-// failed fsync the kernel may have dropped the dirty pages, so retrying could
-// report success for data that is gone. Reopen to recover from the disk.
+// failed fsync Linux marks the unwritten pages clean, so retrying could
+// report success for data that is gone. For the same reason the WAL cuts the
+// segment back to its last synced size after a failed fsync (and removes a
+// new segment that failed to start): the unwritten bytes would otherwise stay
+// readable from the page cache, and a reopen would take them for durable
+// records. Reopen to recover from the disk. A process that dies between the
+// failed fsync and that cut can still leave such bytes behind; only reading
+// the log with the page cache bypassed would rule that out.
 //
 // # Recovery
 //
-// Open reads every segment in order and checks every checksum. A last
-// segment that ends in a partial record, or in zeros, with no whole record
-// after the damage, is the trace of an interrupted write: it is cut off and
-// reported in Report, and only unacknowledged writes are lost. Anything else
-// is an error wrapping ErrCorrupt, as a *CorruptError naming the file and
-// offset: a bad checksum before the tail, a missing segment (sequence numbers
-// must be contiguous), or an entry that does not follow the log. Recovery
-// never skips data silently and never panics on any input (FuzzRecover).
+// Open reads every segment in order and checks every checksum. Damage in the
+// last segment is the trace of an interrupted write when no whole record
+// follows it, or when it holds what a lost write leaves: a record header of
+// zeros, or a whole 512-byte sector of zeros (a disk may persist a later
+// sector of an unsynced write and lose an earlier one). Such a tail is cut
+// off and reported in Report; as fsync is a prefix operation, only
+// unacknowledged writes are lost. Anything else is an error wrapping
+// ErrCorrupt, as a *CorruptError naming the file and offset: a bad checksum
+// before the tail, a missing segment (sequence numbers must be contiguous),
+// or an entry that does not follow the log. Recovery never panics on any
+// input (FuzzRecover). One ambiguity remains, as in etcd's WAL: a record
+// whose data holds a sector of zeros and is damaged elsewhere in the last
+// segment reads as a torn write and is cut, and reported, not refused.
 //
 // # File format
 //
@@ -97,8 +110,14 @@
 // # Concurrency
 //
 // A WAL and a SnapshotStore are safe for concurrent use. Reads (Entries,
-// Term, HardState) see every batch once it is written. Close waits for an
-// ongoing flush, fsyncs, and is idempotent.
+// Term, HardState) see every batch once it is written. A caller writes at
+// most one batch, the one holding its own records, then hands the next to a
+// waiting caller, so no call is kept busy flushing for others. A call whose
+// ctx ends returns ctx.Err() at once; what it queued is still written, by
+// the next call, Sync or Close. Close makes racing calls fail with ErrClosed,
+// writes and fsyncs what was queued, waits for any flush, and is idempotent.
+// Entries reads from disk while holding the WAL's lock: a large read delays
+// writers' acknowledgements by its duration.
 //
 // # Performance
 //
@@ -107,5 +126,6 @@
 // (bench/ BenchmarkWALAppend); with 64 concurrent appenders one fsync carries
 // tens of entries. Recovery reads and checks about 1 GiB of log in well under
 // a second of CPU. Entry data is read from the files on demand; only a
-// 32-byte position per entry is kept in memory.
+// 32-byte position per entry is kept in memory. Save and Append allocate
+// nothing in the steady state: a written batch's buffers serve the next.
 package wal

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func Open(cfg Config) (*WAL, error) {
 	w.nextIdx = w.markIdx + uint64(len(w.pos)) + 1
 	w.nextMark = w.markIdx
 	w.nextHS = w.hs
-	w.pending = newBatch()
+	w.pending = &batch{seq: 1}
 	if cfg.Sync == SyncPeriodic {
 		w.stopSync = make(chan struct{})
 		w.syncerWG.Add(1)
@@ -115,6 +116,13 @@ func (w *WAL) recover() error {
 		if err != nil {
 			return err
 		}
+		if !keep && len(seqs) == 1 && seq != 1 {
+			// A segment after the first is created only while the one
+			// before it exists, and its header is durable before that
+			// one can be deleted: alone and torn, it was damaged, and
+			// dropping it would silently restart the log from nothing.
+			return corrupt(filepath.Base(segmentName(dir, seq)), 0, "the only segment has a torn header")
+		}
 		if !keep {
 			// A last segment whose header never reached the disk holds
 			// nothing acknowledged: drop it.
@@ -159,6 +167,7 @@ func (w *WAL) recover() error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("wal: sync %s: %w", act.name, err)
 	}
+	act.synced = act.size
 	if err := fs.SyncDir(dir); err != nil {
 		return fmt.Errorf("wal: sync %s: %w", dir, err)
 	}
@@ -172,19 +181,10 @@ func (w *WAL) createFirstSegment() error {
 		return fmt.Errorf("wal: create %s: %w", name, err)
 	}
 	hdr := appendSegmentHeader(nil, 1)
-	if _, err := f.Write(hdr); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: write %s: %w", name, err)
+	if err := w.initSegment(f, name, hdr); err != nil {
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: sync %s: %w", name, err)
-	}
-	if err := w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: sync %s: %w", w.cfg.Dir, err)
-	}
-	w.segs = append(w.segs, &segment{seq: 1, name: name, file: f, size: int64(len(hdr))})
+	w.segs = append(w.segs, &segment{seq: 1, name: name, file: f, size: int64(len(hdr)), synced: int64(len(hdr))})
 	return nil
 }
 
@@ -288,14 +288,86 @@ func (r *replay) nextRecord(buf []byte, off int64) (record, int64, string) {
 	return rec, end, ""
 }
 
+// tornSector is the unit in which a disk writes (512 bytes, or a multiple):
+// a write lost in a power cut leaves whole sectors as they were, and beyond
+// the end of an append-only file that is zeros.
+const tornSector = 512
+
 // isTornTail decides whether an invalid record at off in the last segment is
-// the remains of an interrupted write rather than corruption. A write cut by
-// a crash or a power cut leaves a tail of partial records and zeros with no
-// whole record after the damage; a whole, checksummed record after it means
-// the damage sits in data that was once written intact, which is corruption.
+// the remains of an interrupted write rather than corruption. A power cut
+// during an unsynced write leaves some of its sectors written and others
+// not, in any order, since a disk may persist its cache in any order. So the
+// tail is torn if no whole record follows the damage, or if between the
+// damage and the next whole record lies the trace of a lost write: a record
+// header of zeros where the record starts, or a whole aligned sector of
+// zeros. Everything from off on is then unacknowledged: fsync is a prefix
+// operation, so nothing after a hole can have been synced. Otherwise a whole,
+// checksummed record after damage means the damage sits in data that was
+// written intact, which is corruption.
+//
+// A record whose data holds a whole sector of zeros and that is damaged
+// elsewhere (a bit flip) looks like a torn write too and is cut, as in
+// etcd's WAL; checksums cannot tell the two apart without knowing where the
+// last fsync ended.
 func (r *replay) isTornTail(buf []byte, off int64) bool {
-	for p := off + 1; p+recordHeaderSize <= int64(len(buf)); p++ {
+	if wholeRecordAt(buf, off) {
+		// The record is intact on disk but refused: longer than
+		// MaxRecordSize (a smaller limit than it was written with) or
+		// malformed inside a good checksum. No crash does that.
+		return false
+	}
+	p := off + 1
+	for ; p+recordHeaderSize <= int64(len(buf)); p++ {
 		if r.plausibleRecordAt(buf, p) {
+			break
+		}
+	}
+	if p+recordHeaderSize > int64(len(buf)) {
+		return true // no whole record after the damage
+	}
+	if off+recordHeaderSize <= p && allZero(buf[off:off+recordHeaderSize]) {
+		return true
+	}
+	if end := (off/tornSector + 1) * tornSector; end-off < recordHeaderSize && end <= p &&
+		allZero(buf[off:end]) && onlyHeadLost(buf, off, end, p) {
+		return true
+	}
+	for s := (off + tornSector - 1) / tornSector * tornSector; s+tornSector <= p; s += tornSector {
+		if allZero(buf[s : s+tornSector]) {
+			return true
+		}
+	}
+	return false
+}
+
+// wholeRecordAt reports whether a record whose checksum matches starts at
+// off, whatever its length and content.
+func wholeRecordAt(buf []byte, off int64) bool {
+	rest := buf[off:]
+	if len(rest) < recordHeaderSize {
+		return false
+	}
+	end := int64(recordHeaderSize) + int64(binary.LittleEndian.Uint32(rest))
+	return end <= int64(len(rest)) &&
+		crc32.Checksum(rest[8:end], castagnoli) == binary.LittleEndian.Uint32(rest[4:])
+}
+
+// onlyHeadLost reports whether the record at off is intact but for its first
+// bytes, up to the sector boundary end, which read as zeros: the sign of a
+// lost sector that held only those bytes, the rest of the record lying in a
+// sector that was written. The record must then end where the next whole one
+// starts, at p, and its checksum and length must match in every byte that
+// survived. A bit flip cannot zero bytes so that they pass this check.
+func onlyHeadLost(buf []byte, off, end, p int64) bool {
+	n := p - off - recordHeaderSize
+	if n < 0 || n > math.MaxUint32 {
+		return false
+	}
+	var want [8]byte
+	binary.LittleEndian.PutUint32(want[:4], uint32(n))
+	binary.LittleEndian.PutUint32(want[4:], crc32.Checksum(buf[off+8:p], castagnoli))
+	for i := end - off; i < 8; i++ {
+		if buf[off+i] != want[i] {
 			return false
 		}
 	}
@@ -320,8 +392,11 @@ func (r *replay) plausibleRecordAt(buf []byte, p int64) bool {
 		return false
 	}
 	if rec.typ == recordEntry {
+		// An entry below the next index is plausible too: a Save that
+		// rewrites the log's suffix writes a truncate record, then
+		// entries from the truncation point on.
 		next := r.start + uint64(len(r.w.pos))
-		if rec.index < next || rec.index > next+1<<20 {
+		if rec.index <= r.w.markIdx || rec.index > next+1<<20 {
 			return false
 		}
 	}
@@ -331,6 +406,11 @@ func (r *replay) plausibleRecordAt(buf []byte, p int64) bool {
 // apply folds one record into the replayed state.
 func (r *replay) apply(rec record, seg *segment, off int64, file string) error {
 	w := r.w
+	if rec.typ != recordHardState && rec.index == math.MaxUint64 {
+		// No log reaches the top index: one past it would wrap to zero,
+		// and the index arithmetic below assumes it does not.
+		return corrupt(file, off, "index %d out of range", rec.index)
+	}
 	switch rec.typ {
 	case recordHardState:
 		w.hs = rec.hs

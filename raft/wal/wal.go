@@ -51,6 +51,12 @@ type segment struct {
 	name string // path
 	file File
 	size int64
+	// synced is the size at the last successful fsync. After a failed
+	// fsync the file is cut back to it: Linux marks the pages clean
+	// after a writeback error, so the unsynced bytes would stay readable
+	// from the page cache without ever reaching the disk, and a reopen in
+	// a new process would take them for durable records.
+	synced int64
 }
 
 // WAL is a segmented, crash-safe write-ahead log of entries plus the latest
@@ -71,12 +77,19 @@ type WAL struct {
 
 	// Enqueue-side state: what the log looks like once every queued batch
 	// is written. Save validates against it.
-	nextIdx   uint64
-	nextMark  uint64
-	nextHS    HardState // the hard state once every queued batch is written
-	pending   *batch
-	flushing  bool
+	nextIdx  uint64
+	nextMark uint64
+	nextHS   HardState // the hard state once every queued batch is written
+	pending  *batch    // the batch new calls join; never in flight
+	inflight *batch    // the batch being written, or nil
+	spare    *batch    // a written batch kept for reuse, or nil
+	flushing bool      // a caller is writing a batch
+	doneSeq  uint64    // every batch up to this sequence number is finished
+	// changed is closed, and cleared, whenever a batch finishes; callers
+	// waiting for theirs make it on demand.
+	changed   chan struct{}
 	failed    error
+	failedSeq uint64 // the batch that failed; it and all later ones fail
 	closed    bool
 	unsynced  bool // data written since the last fsync
 	stopSync  chan struct{}

@@ -373,3 +373,57 @@ func TestOSFS(t *testing.T) {
 	requireLog(t, w, ents(26, 25, 2))
 	require.Equal(t, HardState{Term: 2, Vote: "a", Commit: 50}, w.HardState())
 }
+
+// TestWaitersOfAFailedBatchGetErrFailed: every call whose batch failed gets
+// an error wrapping ErrFailed, not only the one that ran the flush.
+func TestWaitersOfAFailedBatchGetErrFailed(t *testing.T) {
+	fs := &countingFS{memFS: newMemFS(1)}
+	w, err := Open(Config{Dir: testDir, FS: fs})
+	require.NoError(t, err)
+	defer w.Close()
+	fs.gate = make(chan struct{})
+	// Mutating calls: the first batch's write and fsync, then the second
+	// batch's write, which fails.
+	fs.arm(3, faultError)
+	errs := make(chan error, 8)
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := w.Append(context.Background(), 1, []byte("first"))
+		firstErr <- err
+	}()
+	waitQueued := func(n int) {
+		for {
+			w.mu.Lock()
+			queued := len(w.pending.ops)
+			w.mu.Unlock()
+			if queued == n {
+				return
+			}
+			runtime.Gosched()
+		}
+	}
+	// Wait until the first Append is flushing (its batch left pending).
+	for {
+		w.mu.Lock()
+		flushing := w.flushing && len(w.pending.ops) == 0
+		w.mu.Unlock()
+		if flushing {
+			break
+		}
+		runtime.Gosched()
+	}
+	for range 7 {
+		go func() {
+			_, err := w.Append(context.Background(), 1, []byte("queued"))
+			errs <- err
+		}()
+	}
+	waitQueued(7)
+	close(fs.gate)
+	require.NoError(t, <-firstErr)
+	for range 7 {
+		err := <-errs
+		require.ErrorIs(t, err, ErrFailed)
+		require.ErrorIs(t, err, errInjected)
+	}
+}

@@ -2,20 +2,21 @@ package wal
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
-// batch collects the records of every Save queued while a flush is under way,
-// so that they share one write and one fsync.
+// batch collects the records of every call queued while a flush is under
+// way, so that they share one write and one fsync. Callers wait for a batch
+// by its sequence number, never by pointer, so a written batch's buffers can
+// be reused for the next one.
 type batch struct {
+	seq   uint64
 	buf   []byte
 	ops   []op
-	sync  bool          // fsync even if no records (Sync, Close)
-	done  chan struct{} // closed once written (and synced, per mode)
-	err   error         // set before done is closed
-	marks []markOp      // compactions to finish once durable
+	sync  bool // fsync even if no records (Sync, Close, compactions)
+	marks bool // holds a compaction: remove obsolete segments once durable
 
 	// Where buf landed, set by flush.
 	baseSeg uint64
@@ -33,11 +34,13 @@ type op struct {
 	vote  string // hard state
 }
 
-type markOp struct{ index uint64 }
+// maxSpareBuf bounds the buffer a written batch may keep for reuse, so one
+// huge batch does not pin its memory for the life of the WAL.
+const maxSpareBuf = 1 << 20
 
-func newBatch() *batch { return &batch{done: make(chan struct{})} }
-
-func (b *batch) empty() bool { return len(b.buf) == 0 && !b.sync }
+func (b *batch) reset(seq uint64) {
+	b.seq, b.buf, b.ops, b.sync, b.marks = seq, b.buf[:0], b.ops[:0], false, false
+}
 
 // Save appends entries and records hs (when non-nil) in one batch, and returns
 // once they are written and, in SyncEveryBatch mode, fsynced. Entries must be
@@ -45,8 +48,10 @@ func (b *batch) empty() bool { return len(b.buf) == 0 && !b.sync }
 // from that index on is replaced (a follower's conflicting suffix). Entries at
 // or below the compaction mark are rejected.
 //
-// If ctx is done first Save returns ctx.Err(), but the batch may still be
-// written: cancellation does not undo a write.
+// If ctx is done first Save returns ctx.Err(), but the records may still be
+// written, by the next call, Sync or Close: cancellation does not undo a
+// write. A caller that retries should Save the same entries again, which
+// replaces them if they were written.
 func (w *WAL) Save(ctx context.Context, hs *HardState, ents []Entry) error {
 	w.mu.Lock()
 	if err := w.usableLocked(); err != nil {
@@ -179,6 +184,10 @@ func (w *WAL) ApplySnapshot(ctx context.Context, index, term uint64) error {
 		w.mu.Unlock()
 		return fmt.Errorf("%w: snapshot at %d below the compaction mark %d", ErrCompacted, index, w.nextMark)
 	}
+	if index == math.MaxUint64 {
+		w.mu.Unlock()
+		return fmt.Errorf("%w: snapshot at %d", ErrOutOfRange, index)
+	}
 	w.queueMarkLocked(index, term, true)
 	w.nextIdx = index + 1
 	return w.commit(ctx, w.pending)
@@ -188,10 +197,16 @@ func (w *WAL) termLocked(i uint64) (uint64, error) {
 	if i == w.markIdx {
 		return w.markTerm, nil
 	}
-	// The entry may still sit in a queued batch.
-	for k := len(w.pending.ops) - 1; k >= 0; k-- {
-		if o := w.pending.ops[k]; o.kind == recordEntry && o.index == i {
-			return o.term, nil
+	// The entry may still sit in a queued batch, or in the one being
+	// written, which may replace an entry the index still shows.
+	for _, b := range []*batch{w.pending, w.inflight} {
+		if b == nil {
+			continue
+		}
+		for k := len(b.ops) - 1; k >= 0; k-- {
+			if o := b.ops[k]; o.kind == recordEntry && o.index == i {
+				return o.term, nil
+			}
 		}
 	}
 	p, err := w.positionLocked(i)
@@ -211,7 +226,7 @@ func (w *WAL) queueMarkLocked(index, term uint64, reset bool) {
 	hs := w.nextHS
 	b.buf = appendHardStateRecord(b.buf, hs)
 	b.ops = append(b.ops, op{kind: recordHardState, term: hs.Term, index: hs.Commit, vote: hs.Vote})
-	b.marks = append(b.marks, markOp{index: index})
+	b.marks = true
 	b.sync = true // segments are removed only after the mark is durable
 	w.nextMark = index
 }
@@ -228,49 +243,82 @@ func (w *WAL) Sync(ctx context.Context) error {
 	return w.commit(ctx, w.pending)
 }
 
-// commit waits for batch b to be written. The first caller to find no flush
-// under way becomes the flusher and writes every batch queued meanwhile; the
-// others wait. Called with w.mu held; returns with it released.
+// commit waits for batch b, the pending batch the caller just added to, to
+// be written. A caller that finds no flush under way writes the pending
+// batch itself (its own, with whatever others joined it); the others wait.
+// When a flush ends, the waiters wake and one of them writes the next batch,
+// so no caller flushes other callers' batches after its own is done, and one
+// whose ctx ends can leave without stranding the rest. Called with w.mu held;
+// returns with it released.
 func (w *WAL) commit(ctx context.Context, b *batch) error {
-	if w.flushing {
+	seq := b.seq
+	for {
+		if done, err := w.resultLocked(seq); done {
+			w.mu.Unlock()
+			return err
+		}
+		if !w.flushing {
+			w.flushPendingLocked()
+			continue
+		}
+		if w.changed == nil {
+			w.changed = make(chan struct{})
+		}
+		ch := w.changed
 		w.mu.Unlock()
 		select {
-		case <-b.done:
-			return b.err
+		case <-ch:
 		case <-ctx.Done():
+			// The batch stays queued: the next caller, Sync or Close
+			// writes it. Cancellation does not undo a write.
 			return ctx.Err()
 		}
-	}
-	w.flushing = true
-	for !w.pending.empty() {
-		cur := w.pending
-		w.pending = newBatch()
-		w.mu.Unlock()
-		err := w.flush(cur)
 		w.mu.Lock()
-		cur.err = err
-		if err != nil && w.failed == nil {
-			w.failed = err
+	}
+}
+
+// resultLocked reports whether batch seq is finished, and how.
+func (w *WAL) resultLocked(seq uint64) (done bool, err error) {
+	if w.failed != nil && seq >= w.failedSeq {
+		return true, fmt.Errorf("%w: %w", ErrFailed, w.failed)
+	}
+	return seq <= w.doneSeq, nil
+}
+
+// flushPendingLocked writes the pending batch with w.mu released, then
+// applies it and wakes the waiters.
+func (w *WAL) flushPendingLocked() {
+	w.flushing = true
+	cur := w.pending
+	next := w.spare
+	if next == nil {
+		next = &batch{}
+	}
+	w.spare = nil
+	next.reset(cur.seq + 1)
+	w.pending = next
+	w.inflight = cur
+	w.mu.Unlock()
+	err := w.flush(cur)
+	w.mu.Lock()
+	w.inflight = nil
+	if err != nil {
+		if w.failed == nil {
+			w.failed, w.failedSeq = err, cur.seq
 			w.cfg.Logger.Error("wal: write failed; reopen to recover", "err", err)
 		}
-		if err == nil {
-			w.applyLocked(cur)
-		}
-		close(cur.done)
-		if w.failed != nil {
-			// Fail everything queued behind the failure too.
-			rest := w.pending
-			w.pending = newBatch()
-			rest.err = fmt.Errorf("%w: %w", ErrFailed, w.failed)
-			close(rest.done)
-		}
+	} else {
+		w.applyLocked(cur)
+	}
+	w.doneSeq = cur.seq
+	if cap(cur.buf) <= maxSpareBuf {
+		w.spare = cur
 	}
 	w.flushing = false
-	w.mu.Unlock()
-	if b.err != nil && !errors.Is(b.err, ErrFailed) {
-		return fmt.Errorf("%w: %w", ErrFailed, b.err)
+	if w.changed != nil {
+		close(w.changed)
+		w.changed = nil
 	}
-	return b.err
 }
 
 // flush writes one batch to the active segment (starting a new one when it
@@ -300,8 +348,8 @@ func (w *WAL) flush(b *batch) error {
 	}
 	b.baseSeg, b.baseOff = act.seq, base
 	if w.cfg.Sync == SyncEveryBatch || b.sync {
-		if err := act.file.Sync(); err != nil {
-			return fmt.Errorf("wal: sync %s: %w", act.name, err)
+		if err := w.syncSegment(act); err != nil {
+			return err
 		}
 		w.mu.Lock()
 		w.unsynced = false
@@ -310,12 +358,50 @@ func (w *WAL) flush(b *batch) error {
 	return nil
 }
 
+// syncSegment fsyncs s. If that fails it cuts s back to its last synced
+// size, best effort: the pages the failed fsync did not write are marked
+// clean and would otherwise be read back, by a reopen after a process
+// crash, as records that are not on the disk.
+func (w *WAL) syncSegment(s *segment) error {
+	err := s.file.Sync()
+	if err == nil {
+		s.synced = s.size
+		return nil
+	}
+	if terr := s.file.Truncate(s.synced); terr != nil {
+		w.cfg.Logger.Error("wal: cut unsynced bytes after a failed fsync", "file", s.name, "err", terr)
+	}
+	return fmt.Errorf("wal: sync %s: %w", s.name, err)
+}
+
+// initSegment writes a new segment's first bytes and makes it and its name
+// durable. On failure it removes the file, best effort, for the same reason
+// as syncSegment: bytes a failed fsync left only in the page cache must not
+// be mistaken for a durable segment at the next Open.
+func (w *WAL) initSegment(f File, name string, buf []byte) error {
+	var err error
+	if _, err = f.Write(buf); err != nil {
+		err = fmt.Errorf("wal: write %s: %w", name, err)
+	} else if err = f.Sync(); err != nil {
+		err = fmt.Errorf("wal: sync %s: %w", name, err)
+	} else if err = w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
+		err = fmt.Errorf("wal: sync %s: %w", w.cfg.Dir, err)
+	}
+	if err != nil {
+		f.Close()
+		if rerr := w.cfg.FS.Remove(name); rerr != nil {
+			w.cfg.Logger.Error("wal: remove a segment that failed to start", "file", name, "err", rerr)
+		}
+	}
+	return err
+}
+
 // roll seals the active segment and starts the next one, whose first
 // records repeat the hard state and the compaction mark so that older
 // segments can later be deleted without losing either.
 func (w *WAL) roll(old *segment) (*segment, error) {
-	if err := old.file.Sync(); err != nil {
-		return nil, fmt.Errorf("wal: sync %s: %w", old.name, err)
+	if err := w.syncSegment(old); err != nil {
+		return nil, err
 	}
 	seq := old.seq + 1
 	name := segmentName(w.cfg.Dir, seq)
@@ -329,19 +415,10 @@ func (w *WAL) roll(old *segment) (*segment, error) {
 	buf := appendSegmentHeader(nil, seq)
 	buf = appendHardStateRecord(buf, hs)
 	buf = appendMarkRecord(buf, markIdx, markTerm, false)
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("wal: write %s: %w", name, err)
+	if err := w.initSegment(f, name, buf); err != nil {
+		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("wal: sync %s: %w", name, err)
-	}
-	if err := w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("wal: sync %s: %w", w.cfg.Dir, err)
-	}
-	seg := &segment{seq: seq, name: name, file: f, size: int64(len(buf))}
+	seg := &segment{seq: seq, name: name, file: f, size: int64(len(buf)), synced: int64(len(buf))}
 	w.mu.Lock()
 	w.segs = append(w.segs, seg)
 	w.mu.Unlock()
@@ -371,14 +448,17 @@ func (w *WAL) applyLocked(b *batch) {
 			w.markIdx, w.markTerm = o.index, o.term
 		}
 	}
-	if len(b.marks) > 0 {
+	if b.marks {
 		w.removeObsoleteLocked()
 	}
 }
 
 // removeObsoleteLocked deletes the oldest segments that hold no live entry.
 // The active segment always stays. Failure to delete only leaves garbage that
-// recovery skips, so it is logged, not fatal.
+// recovery skips, so it is logged, not fatal. Only the flusher calls it, and
+// it releases w.mu around the file-system calls so that reads and new calls
+// are not held up by directory fsyncs: the flusher alone changes w.segs, and
+// no position points into an obsolete segment.
 func (w *WAL) removeObsoleteLocked() {
 	keepFrom := w.segs[len(w.segs)-1].seq
 	if len(w.pos) > 0 {
@@ -388,14 +468,21 @@ func (w *WAL) removeObsoleteLocked() {
 	// cut then leaves a contiguous run of segments, never a hole.
 	for len(w.segs) > 1 && w.segs[0].seq < keepFrom {
 		s := w.segs[0]
-		if err := w.cfg.FS.Remove(s.name); err != nil {
+		w.mu.Unlock()
+		err := w.cfg.FS.Remove(s.name)
+		var serr error
+		if err == nil {
+			s.file.Close()
+			serr = w.cfg.FS.SyncDir(w.cfg.Dir)
+		}
+		w.mu.Lock()
+		if err != nil {
 			w.cfg.Logger.Warn("wal: remove obsolete segment", "file", s.name, "err", err)
 			return
 		}
-		s.file.Close()
 		w.segs = w.segs[1:]
-		if err := w.cfg.FS.SyncDir(w.cfg.Dir); err != nil {
-			w.cfg.Logger.Warn("wal: sync directory after removing a segment", "dir", w.cfg.Dir, "err", err)
+		if serr != nil {
+			w.cfg.Logger.Warn("wal: sync directory after removing a segment", "dir", w.cfg.Dir, "err", serr)
 			return
 		}
 	}
@@ -421,7 +508,8 @@ func (w *WAL) syncPeriodically() {
 }
 
 // Close fsyncs what was written, stops the periodic syncer, and closes the
-// segment files. It is idempotent.
+// segment files. Calls that race with it either complete or fail with
+// ErrClosed. It is idempotent.
 func (w *WAL) Close() error {
 	w.closeOnce.Do(func() {
 		if w.stopSync != nil {
@@ -429,13 +517,23 @@ func (w *WAL) Close() error {
 			w.syncerWG.Wait()
 		}
 		w.mu.Lock()
-		ok := w.failed == nil
-		w.mu.Unlock()
-		if ok {
-			w.closeErr = w.Sync(context.Background())
-		}
-		w.mu.Lock()
+		// From here on new calls fail with ErrClosed, so the batch
+		// below is the last one.
 		w.closed = true
+		if w.failed == nil {
+			w.pending.sync = true
+			w.closeErr = w.commit(context.Background(), w.pending)
+			w.mu.Lock()
+		}
+		for w.flushing {
+			if w.changed == nil {
+				w.changed = make(chan struct{})
+			}
+			ch := w.changed
+			w.mu.Unlock()
+			<-ch
+			w.mu.Lock()
+		}
 		for _, s := range w.segs {
 			if err := s.file.Close(); err != nil && w.closeErr == nil {
 				w.closeErr = err
