@@ -1,0 +1,386 @@
+package vclock
+
+import (
+	"iter"
+	"strings"
+	"unique"
+	"unsafe"
+)
+
+// Ordering is the result of comparing two causal states. Version vectors and
+// dotted version vectors are partially ordered, so besides the three outcomes
+// of cmp.Compare there is a fourth, Concurrent.
+type Ordering int8
+
+// The values of Before, Equal and After match cmp.Compare's -1, 0 and +1.
+const (
+	Before     Ordering = -1 // the receiver happened before the argument: it is strictly dominated
+	Equal      Ordering = 0  // both describe the same causal history
+	After      Ordering = 1  // the receiver strictly dominates the argument
+	Concurrent Ordering = 2  // neither dominates: each has seen an event the other has not
+)
+
+// String returns "before", "equal", "after" or "concurrent".
+func (o Ordering) String() string {
+	switch o {
+	case Before:
+		return "before"
+	case Equal:
+		return "equal"
+	case After:
+		return "after"
+	case Concurrent:
+		return "concurrent"
+	}
+	return "Ordering(" + itoa(int64(o)) + ")"
+}
+
+// VersionVector maps each replica to the number of its events that have been
+// seen: entry (r, n) means events r:1 to r:n. Replicas missing from the vector
+// have counter zero. It is the "vector clock" of the textbooks when each
+// process increments its own entry before every event, and the version vector
+// of replicated stores when replicas increment on each update.
+//
+// The zero value is the empty vector, ready to use. Entries are kept in a
+// slice sorted by replica ID, which at the sizes that matter (a few to a few
+// dozen replicas) is smaller and faster to compare and merge than a map; see
+// BenchmarkRepresentation in the tests.
+//
+// A VersionVector is a small reference type, like a slice: assigning or
+// passing it by value shares its storage, so a change made through one copy
+// can be seen through the other. Call Clone before changing a vector that
+// another part of the program still reads. It is not safe for concurrent use
+// when any goroutine changes it.
+type VersionVector struct {
+	// entries is sorted by ID, has no duplicate IDs and no zero counters, so
+	// that equal vectors have equal entries and encode to equal bytes.
+	entries []Dot
+}
+
+// NewVersionVector returns a vector holding the given entries. A dot with a
+// zero counter is ignored; when an ID appears more than once the largest
+// counter wins.
+func NewVersionVector(dots ...Dot) VersionVector {
+	var v VersionVector
+	for _, d := range dots {
+		v.MergeDot(d)
+	}
+	return v
+}
+
+// Len returns the number of replicas with a non-zero counter.
+func (v VersionVector) Len() int { return len(v.entries) }
+
+// find returns the index of id in v.entries, or where it would be inserted,
+// and whether it is present. Vectors are usually small, so a linear scan
+// beats a binary search below a few dozen entries.
+func (v VersionVector) find(id ReplicaID) (int, bool) {
+	e := v.entries
+	if len(e) <= 16 {
+		for i := range e {
+			if e[i].ID >= id {
+				return i, e[i].ID == id
+			}
+		}
+		return len(e), false
+	}
+	lo, hi := 0, len(e)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if e[m].ID < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(e) && e[lo].ID == id
+}
+
+// Get returns the counter of replica id: how many of its events v has seen.
+func (v VersionVector) Get(id ReplicaID) uint64 {
+	if i, ok := v.find(id); ok {
+		return v.entries[i].Counter
+	}
+	return 0
+}
+
+// Set sets the counter of replica id to n; n == 0 removes the entry. Set can
+// lower a counter, which no causal history does; it exists for pruning
+// retired replicas and for building vectors by hand.
+func (v *VersionVector) Set(id ReplicaID, n uint64) {
+	i, ok := v.find(id)
+	switch {
+	case ok && n == 0:
+		v.entries = append(v.entries[:i], v.entries[i+1:]...)
+	case ok:
+		v.entries[i].Counter = n
+	case n != 0:
+		v.insert(i, Dot{ID: id, Counter: n})
+	}
+}
+
+func (v *VersionVector) insert(i int, d Dot) {
+	d.ID = intern(d.ID)
+	v.entries = append(v.entries, Dot{})
+	copy(v.entries[i+1:], v.entries[i:])
+	v.entries[i] = d
+}
+
+// Increment records a new event at replica id and returns its dot, whose
+// counter is one more than id's previous counter.
+func (v *VersionVector) Increment(id ReplicaID) Dot {
+	i, ok := v.find(id)
+	if ok {
+		v.entries[i].Counter++
+		return v.entries[i]
+	}
+	d := Dot{ID: id, Counter: 1}
+	v.insert(i, d)
+	return d
+}
+
+// Next returns the dot that Increment(id) would return, without changing v.
+func (v VersionVector) Next(id ReplicaID) Dot {
+	return Dot{ID: id, Counter: v.Get(id) + 1}
+}
+
+// Contains reports whether v has seen the event d: d.Counter <= v.Get(d.ID).
+// The zero dot is contained in every vector.
+func (v VersionVector) Contains(d Dot) bool {
+	return d.Counter <= v.Get(d.ID)
+}
+
+// MergeDot raises the counter of d.ID to d.Counter if it is lower. Because a
+// vector entry stands for every event up to its counter, this records d and
+// all earlier events of d.ID; a causal context that must also hold
+// non-contiguous dots keeps those outside the vector.
+func (v *VersionVector) MergeDot(d Dot) {
+	if d.Counter == 0 {
+		return
+	}
+	i, ok := v.find(d.ID)
+	if ok {
+		v.entries[i].Counter = max(v.entries[i].Counter, d.Counter)
+		return
+	}
+	v.insert(i, d)
+}
+
+// Merge sets v to the pointwise maximum of v and o: the least vector that
+// has seen everything either has seen. It allocates only when o has replicas
+// that v lacks and v's storage has no room for them.
+func (v *VersionVector) Merge(o VersionVector) {
+	a, b := v.entries, o.entries
+	// Fast path: every replica of o is already in v, so the merge is an
+	// in-place maximum. Walk both until o has a replica v lacks; the maxima
+	// taken until then are part of the result either way.
+	i, j := 0, 0
+	for j < len(b) && i < len(a) {
+		if sameID(a[i].ID, b[j].ID) {
+			a[i].Counter = max(a[i].Counter, b[j].Counter)
+			i++
+			j++
+		} else if a[i].ID < b[j].ID {
+			i++
+		} else {
+			break
+		}
+	}
+	if j == len(b) {
+		return
+	}
+	// Count the entries of the union from where the fast path stopped.
+	n := len(a) + len(b) - j
+	for i < len(a) && j < len(b) {
+		switch {
+		case sameID(a[i].ID, b[j].ID):
+			n--
+			i++
+			j++
+		case a[i].ID < b[j].ID:
+			i++
+		default:
+			j++
+		}
+	}
+	// Grow a and merge from the back, so that no entry of a is overwritten
+	// before it has been moved: the write index never trails the read index.
+	if cap(a) >= n {
+		a = a[:n]
+	} else {
+		grown := make([]Dot, n, n+n/4)
+		copy(grown, a)
+		a = grown
+	}
+	i, j = len(v.entries)-1, len(b)-1
+	for w := n - 1; w >= 0; w-- {
+		switch {
+		case j < 0:
+			a[w] = a[i]
+			i--
+		case i < 0 || a[i].ID < b[j].ID:
+			a[w] = b[j]
+			j--
+		case sameID(a[i].ID, b[j].ID):
+			a[w] = Dot{ID: a[i].ID, Counter: max(a[i].Counter, b[j].Counter)}
+			i--
+			j--
+		default:
+			a[w] = a[i]
+			i--
+		}
+	}
+	v.entries = a
+}
+
+// intern returns the canonical copy of id. Every ID stored in a vector is
+// interned, so that the same replica in two vectors is usually the same
+// string in memory and sameID decides equality by comparing pointers. This
+// costs one lookup when a replica first enters a vector, and saves a call
+// per entry in every Compare and Merge after that.
+func intern(id ReplicaID) ReplicaID {
+	return ReplicaID(unique.Make(string(id)).Value())
+}
+
+// sameID is a == b, but decides without a call when the two strings share
+// storage, which interning makes the common case.
+func sameID(a, b ReplicaID) bool {
+	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
+}
+
+// Compare reports how v relates to o: Equal if they have the same entries,
+// Before if o has seen everything v has and more, After for the reverse, and
+// Concurrent otherwise. It does not allocate.
+func (v VersionVector) Compare(o VersionVector) Ordering {
+	a, b := v.entries, o.entries
+	var aAhead, bAhead bool
+	i, j := 0, 0
+	// Fast path: vectors over the same replicas, walked in lockstep.
+	if len(a) == len(b) {
+		for i < len(a) && sameID(a[i].ID, b[i].ID) {
+			if a[i].Counter > b[i].Counter {
+				aAhead = true
+			} else if a[i].Counter < b[i].Counter {
+				bAhead = true
+			}
+			i++
+		}
+		j = i
+	}
+	for i < len(a) && j < len(b) {
+		if aAhead && bAhead {
+			return Concurrent
+		}
+		switch {
+		case sameID(a[i].ID, b[j].ID):
+			if a[i].Counter > b[j].Counter {
+				aAhead = true
+			} else if a[i].Counter < b[j].Counter {
+				bAhead = true
+			}
+			i++
+			j++
+		case a[i].ID < b[j].ID:
+			aAhead = true // counters are never zero, so a is ahead on a[i].ID
+			i++
+		default:
+			bAhead = true
+			j++
+		}
+	}
+	if i < len(a) {
+		aAhead = true
+	}
+	if j < len(b) {
+		bAhead = true
+	}
+	switch {
+	case aAhead && bAhead:
+		return Concurrent
+	case aAhead:
+		return After
+	case bAhead:
+		return Before
+	}
+	return Equal
+}
+
+// Descends reports whether v has seen everything o has: v >= o pointwise.
+// It is Compare(o) being After or Equal, computed with an early exit.
+func (v VersionVector) Descends(o VersionVector) bool {
+	a, b := v.entries, o.entries
+	if len(b) > len(a) {
+		return false
+	}
+	i := 0
+	for j := range b {
+		for i < len(a) && a[i].ID < b[j].ID {
+			i++
+		}
+		if i == len(a) || a[i].ID != b[j].ID || a[i].Counter < b[j].Counter {
+			return false
+		}
+		i++
+	}
+	return true
+}
+
+// Equal reports whether v and o have the same entries.
+func (v VersionVector) Equal(o VersionVector) bool {
+	if len(v.entries) != len(o.entries) {
+		return false
+	}
+	for i := range v.entries {
+		if v.entries[i] != o.entries[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a copy of v that shares no storage with it.
+func (v VersionVector) Clone() VersionVector {
+	if len(v.entries) == 0 {
+		return VersionVector{}
+	}
+	return VersionVector{entries: append([]Dot(nil), v.entries...)}
+}
+
+// All yields v's entries as dots, in increasing replica-ID order: for each
+// replica, the dot of the latest event v has seen. v must not be changed
+// during the iteration.
+func (v VersionVector) All() iter.Seq[Dot] {
+	return func(yield func(Dot) bool) {
+		for _, d := range v.entries {
+			if !yield(d) {
+				return
+			}
+		}
+	}
+}
+
+// Subtract returns the dots of ds that v does not contain, in their original
+// order. A replica uses it to find which of a peer's events it still needs.
+func (v VersionVector) Subtract(ds []Dot) []Dot {
+	var out []Dot
+	for _, d := range ds {
+		if !v.Contains(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// String formats v as "{a:3 b:1}", entries sorted by replica ID.
+func (v VersionVector) String() string {
+	var sb strings.Builder
+	sb.WriteByte('{')
+	for i, d := range v.entries {
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(d.String())
+	}
+	sb.WriteByte('}')
+	return sb.String()
+}
