@@ -1,0 +1,339 @@
+package crdt
+
+import (
+	"slices"
+)
+
+// A dot store holds the payload of a causal CRDT: which events (dots) are
+// still live and what they carry. A state is a pair (store, context): the
+// context says which events the state has seen, the store which of those
+// are still in effect. An event the context has seen but the store lacks
+// was removed, which is how removes work without tombstones.
+//
+// The join of two such pairs is the one rule every causal type here shares
+// (Almeida, Shoker and Baquero, "Delta State Replicated Data Types"): a dot
+// survives if both stores have it, or if one store has it and the other
+// side's context has never seen it. dotSet, dotFun and dotMap each apply
+// that rule to their shape, and causal.merge applies it to a whole state.
+type dotStore[S any] interface {
+	// join returns the join of (receiver, c) and (o, oc). It may reuse the
+	// receiver's memory, and never changes o.
+	join(o S, c, oc *context) S
+	// bottom reports whether the store holds no dots.
+	bottom() bool
+	// eachDot calls f for every dot in the store.
+	eachDot(f func(Dot))
+	// clone returns a copy sharing no mutable memory with the receiver.
+	clone() S
+	// empty returns an empty store. It is called on zero values.
+	empty() S
+	// retag returns the store with every dot d replaced by f(d). It may
+	// reuse the receiver's memory.
+	retag(f func(Dot) Dot) S
+	// appendStore appends the canonical encoding of the store.
+	appendStore(b []byte) ([]byte, error)
+	// readStore decodes a store from the front of b. It is called on zero
+	// values.
+	readStore(b []byte) (S, []byte, error)
+}
+
+// mutation selects a deliberately broken join, set only by the mutation
+// test (export_test.go) to prove the law suite catches broken merges.
+type mutation int
+
+const (
+	mutNone          mutation = iota
+	mutIgnoreContext          // joins keep every dot of both stores
+	mutDropCloud              // context merges drop out-of-order dots
+	mutMaxNotUnion            // dot-set joins keep the side with the larger dot
+)
+
+var joinMutation mutation
+
+// causal is a causal CRDT state: a dot store and its causal context. Every
+// causal type embeds one, and merge is written here once.
+type causal[S dotStore[S]] struct {
+	store S
+	ctx   context
+}
+
+func (a *causal[S]) merge(b *causal[S]) {
+	a.store = a.store.join(b.store, &a.ctx, &b.ctx)
+	a.ctx.merge(&b.ctx)
+}
+
+func (a *causal[S]) clone() causal[S] {
+	return causal[S]{store: a.store.clone(), ctx: a.ctx.clone()}
+}
+
+// removeDots returns the context a remove delta carries: the dots of the
+// removed store, which the receiver's join then drops.
+func removeDots[S dotStore[S]](s S) context {
+	var c context
+	s.eachDot(func(d Dot) { c.add(d) })
+	return c
+}
+
+// dotSet is a set of dots, sorted. Almost every element of an add-wins set
+// has exactly one dot, so the first is kept inline and only concurrent
+// additions spill into more.
+type dotSet struct {
+	one  Dot   // zero when the set is empty
+	more []Dot // dots after one, sorted; never shared with another set being changed
+}
+
+func singleDot(d Dot) dotSet { return dotSet{one: d} }
+
+func (s dotSet) bottom() bool { return s.one.Counter == 0 }
+
+func (s dotSet) len() int {
+	if s.bottom() {
+		return 0
+	}
+	return 1 + len(s.more)
+}
+
+func (s dotSet) eachDot(f func(Dot)) {
+	if s.bottom() {
+		return
+	}
+	f(s.one)
+	for _, d := range s.more {
+		f(d)
+	}
+}
+
+func (s dotSet) has(d Dot) bool {
+	if s.one == d {
+		return true
+	}
+	_, ok := slices.BinarySearchFunc(s.more, d, Dot.Compare)
+	return ok
+}
+
+// dotSetOf builds a set from sorted, distinct dots.
+func dotSetOf(ds []Dot) dotSet {
+	if len(ds) == 0 {
+		return dotSet{}
+	}
+	s := dotSet{one: ds[0]}
+	if len(ds) > 1 {
+		s.more = ds[1:]
+	}
+	return s
+}
+
+func (s dotSet) clone() dotSet { return dotSet{one: s.one, more: slices.Clone(s.more)} }
+func (dotSet) empty() dotSet   { return dotSet{} }
+
+func (s dotSet) join(o dotSet, c, oc *context) dotSet {
+	switch joinMutation {
+	case mutIgnoreContext:
+		c, oc = &context{}, &context{}
+	case mutMaxNotUnion:
+		if s.bottom() || (!o.bottom() && s.maxDot().Compare(o.maxDot()) < 0) {
+			return o.clone()
+		}
+		return s
+	}
+	// Fast paths for the shapes that dominate: equal single dots, and one
+	// side empty.
+	if len(s.more) == 0 && len(o.more) == 0 {
+		switch {
+		case s.one == o.one:
+			return s
+		case o.bottom():
+			if oc.contains(s.one) {
+				return dotSet{}
+			}
+			return s
+		case s.bottom():
+			if c.contains(o.one) {
+				return dotSet{}
+			}
+			return o
+		}
+	}
+	var out []Dot
+	s.eachDot(func(d Dot) {
+		if o.has(d) || !oc.contains(d) {
+			out = append(out, d)
+		}
+	})
+	o.eachDot(func(d Dot) {
+		if !s.has(d) && !c.contains(d) {
+			out = append(out, d)
+		}
+	})
+	slices.SortFunc(out, Dot.Compare)
+	return dotSetOf(out)
+}
+
+func (s dotSet) maxDot() Dot {
+	if len(s.more) > 0 {
+		return s.more[len(s.more)-1]
+	}
+	return s.one
+}
+
+// dotFun maps dots to values, sorted by dot. The value of a dot never
+// changes (a dot names one event), so a join takes either side's.
+type dotFun[V any] struct {
+	entries []dotVal[V]
+}
+
+type dotVal[V any] struct {
+	dot Dot
+	val V
+}
+
+func (f dotFun[V]) bottom() bool { return len(f.entries) == 0 }
+func (f dotFun[V]) eachDot(fn func(Dot)) {
+	for _, e := range f.entries {
+		fn(e.dot)
+	}
+}
+func (f dotFun[V]) clone() dotFun[V] { return dotFun[V]{entries: slices.Clone(f.entries)} }
+func (dotFun[V]) empty() dotFun[V]   { return dotFun[V]{} }
+
+func (f dotFun[V]) find(d Dot) (int, bool) {
+	return slices.BinarySearchFunc(f.entries, d, func(e dotVal[V], d Dot) int { return e.dot.Compare(d) })
+}
+
+func (f dotFun[V]) join(o dotFun[V], c, oc *context) dotFun[V] {
+	if joinMutation == mutIgnoreContext {
+		c, oc = &context{}, &context{}
+	}
+	out := make([]dotVal[V], 0, len(f.entries)+len(o.entries))
+	i, j := 0, 0
+	for i < len(f.entries) || j < len(o.entries) {
+		var cmp int
+		switch {
+		case j == len(o.entries):
+			cmp = -1
+		case i == len(f.entries):
+			cmp = 1
+		default:
+			cmp = f.entries[i].dot.Compare(o.entries[j].dot)
+		}
+		switch cmp {
+		case 0:
+			out = append(out, f.entries[i])
+			i++
+			j++
+		case -1:
+			if !oc.contains(f.entries[i].dot) {
+				out = append(out, f.entries[i])
+			}
+			i++
+		default:
+			if !c.contains(o.entries[j].dot) {
+				out = append(out, o.entries[j])
+			}
+			j++
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return dotFun[V]{entries: out}
+}
+
+// dotMap maps keys to nested dot stores that share the map's context. A
+// key whose store becomes empty disappears.
+type dotMap[K comparable, S dotStore[S]] struct {
+	m map[K]S
+}
+
+func (m dotMap[K, S]) bottom() bool { return len(m.m) == 0 }
+func (m dotMap[K, S]) eachDot(f func(Dot)) {
+	for _, s := range m.m {
+		s.eachDot(f)
+	}
+}
+func (dotMap[K, S]) empty() dotMap[K, S] { return dotMap[K, S]{} }
+
+func (m dotMap[K, S]) clone() dotMap[K, S] {
+	if m.m == nil {
+		return dotMap[K, S]{}
+	}
+	out := make(map[K]S, len(m.m))
+	for k, s := range m.m {
+		out[k] = s.clone()
+	}
+	return dotMap[K, S]{m: out}
+}
+
+func (m dotMap[K, S]) get(k K) (S, bool) {
+	s, ok := m.m[k]
+	return s, ok
+}
+
+func (m *dotMap[K, S]) set(k K, s S) {
+	if s.bottom() {
+		delete(m.m, k)
+		return
+	}
+	if m.m == nil {
+		m.m = make(map[K]S)
+	}
+	m.m[k] = s
+}
+
+func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
+	var zero S
+	// empty is only ever passed as the argument of join, which never
+	// changes its argument, so one serves every key.
+	empty := zero.empty()
+	for k, s := range m.m {
+		os, ok := o.m[k]
+		if !ok {
+			os = empty
+		}
+		js := s.join(os, c, oc)
+		if js.bottom() {
+			delete(m.m, k)
+		} else {
+			m.m[k] = js
+		}
+	}
+	for k, os := range o.m {
+		if _, ok := m.m[k]; ok {
+			continue
+		}
+		// A key only in o (or removed from m above, which the test
+		// below handles: joining with an empty store again is harmless
+		// because the first join already dropped what c covers).
+		js := zero.empty().join(os, c, oc)
+		if !js.bottom() {
+			if m.m == nil {
+				m.m = make(map[K]S, len(o.m))
+			}
+			m.m[k] = js.clone()
+		}
+	}
+	return m
+}
+
+func (s dotSet) retag(f func(Dot) Dot) dotSet {
+	var out []Dot
+	s.eachDot(func(d Dot) { out = append(out, f(d)) })
+	slices.SortFunc(out, Dot.Compare)
+	return dotSetOf(slices.Compact(out))
+}
+
+func (f dotFun[V]) retag(fn func(Dot) Dot) dotFun[V] {
+	out := slices.Clone(f.entries)
+	for i := range out {
+		out[i].dot = fn(out[i].dot)
+	}
+	slices.SortFunc(out, func(a, b dotVal[V]) int { return a.dot.Compare(b.dot) })
+	return dotFun[V]{entries: out}
+}
+
+func (m dotMap[K, S]) retag(f func(Dot) Dot) dotMap[K, S] {
+	for k, s := range m.m {
+		m.m[k] = s.retag(f)
+	}
+	return m
+}
