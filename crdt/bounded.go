@@ -20,8 +20,8 @@ import (
 //
 // The zero value is a counter at zero. Not safe for concurrent use.
 type BoundedCounter struct {
-	inc, dec []Dot           // per replica, sorted by ID, as in GCounter
-	xfer     []boundedXfer   // sorted by (from, to)
+	inc, dec []Dot         // per replica, sorted by ID, as in GCounter
+	xfer     []boundedXfer // sorted by (from, to)
 }
 
 type boundedXfer struct {
@@ -172,8 +172,9 @@ func (x *BoundedCounter) AppendBinary(b []byte) ([]byte, error) {
 // MarshalBinary returns the canonical encoding.
 func (x *BoundedCounter) MarshalBinary() ([]byte, error) { return x.AppendBinary(nil) }
 
-// UnmarshalBinary decodes b into x; on error x is unchanged. It rejects
-// states where some replica's rights would be negative.
+// UnmarshalBinary decodes b into x; on error x is unchanged. A decoded
+// delta may show decrements without the increments that allowed them, so
+// rights are not checked here; Dec and Transfer check them.
 func (x *BoundedCounter) UnmarshalBinary(b []byte) error {
 	b, err := readHeader(b, tagBoundedCounter)
 	if err != nil {
@@ -212,38 +213,8 @@ func (x *BoundedCounter) UnmarshalBinary(b []byte) error {
 	if err := expectEnd(b); err != nil {
 		return err
 	}
-	if !n.rightsValid() {
-		return corrupt("negative rights")
-	}
 	*x = n
 	return nil
-}
-
-// rightsValid reports whether no replica has spent more than it holds,
-// computed without wrapping around.
-func (x *BoundedCounter) rightsValid() bool {
-	ids := map[ReplicaID]struct{}{}
-	for _, d := range x.dec {
-		ids[d.ID] = struct{}{}
-	}
-	for _, t := range x.xfer {
-		ids[t.from] = struct{}{}
-	}
-	for id := range ids {
-		in, out := countOf(x.inc, id), countOf(x.dec, id)
-		for _, t := range x.xfer {
-			if t.to == id {
-				in += t.n
-			}
-			if t.from == id {
-				out += t.n
-			}
-		}
-		if out > in {
-			return false
-		}
-	}
-	return true
 }
 
 // MarshalJSON encodes Value as a JSON number.

@@ -127,7 +127,7 @@ func (c *context) add(d Dot) {
 // merge sets c to the union of c and o.
 func (c *context) merge(o *context) {
 	c.mergeVV(o.vv)
-	if len(o.cloud) > 0 {
+	if len(o.cloud) > 0 && joinMutation != mutDropCloud {
 		c.cloud = mergeSortedDots(c.cloud, o.cloud)
 	}
 	if len(c.cloud) > 0 {

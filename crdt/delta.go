@@ -20,6 +20,14 @@ type DeltaBufferConfig struct {
 	// dropped, and a peer that had not acknowledged it gets the full state
 	// next time. Zero means 1024.
 	MaxDeltas int
+
+	// Start is the sequence number before the buffer's first delta. A
+	// replica that restarts must pass a value above every sequence number
+	// its previous buffers issued (the last one persisted, or the current
+	// Unix time in nanoseconds), so that acknowledgements meant for an
+	// earlier incarnation are recognised as stale and the peer gets the
+	// full state. Zero is fine for a replica's first run.
+	Start uint64
 }
 
 // Validate reports whether the config is usable. It does not change c.
@@ -45,9 +53,15 @@ func (c DeltaBufferConfig) Validate() error {
 // interval is simply sent again, grown by newer deltas, and merges are
 // idempotent.
 //
-// Sequence numbers start at 1 for each new buffer. A replica that restarts
-// starts a new buffer; acknowledgements above its latest number are
-// ignored, so such peers get the full state once.
+// Sequence numbers start at DeltaBufferConfig.Start+1. A replica that
+// restarts starts a new buffer with a higher Start; acknowledgements outside
+// the new buffer's range are stale, so such peers get the full state once.
+//
+// Only deltas added to the buffer travel as deltas. To let peers learn
+// other replicas' changes through this one (when the replicas do not all
+// talk to each other), Add the deltas received from others as well, when
+// merging them changed the state; forwarding a delta that was no news
+// would echo it between replicas forever.
 //
 // A DeltaBuffer is not safe for concurrent use; guard it with the lock that
 // guards the CRDT it replicates.
@@ -66,10 +80,10 @@ func NewDeltaBuffer[T Mergeable[T]](cfg DeltaBufferConfig) (*DeltaBuffer[T], err
 	if cfg.MaxDeltas == 0 {
 		cfg.MaxDeltas = 1024
 	}
-	return &DeltaBuffer[T]{max: cfg.MaxDeltas, first: 1, acked: map[ReplicaID]uint64{}}, nil
+	return &DeltaBuffer[T]{max: cfg.MaxDeltas, first: cfg.Start + 1, acked: map[ReplicaID]uint64{}}, nil
 }
 
-// Latest returns the sequence number of the newest delta (0 if none).
+// Latest returns the sequence number of the newest delta (Start if none).
 func (b *DeltaBuffer[T]) Latest() uint64 { return b.first + uint64(len(b.deltas)) - 1 }
 
 // Add records the delta of a local mutation and returns its sequence
@@ -102,8 +116,7 @@ func (b *DeltaBuffer[T]) Peers() []ReplicaID { return slices.Sorted(maps.Keys(b.
 
 // Prepare returns what to send to peer: the join of the deltas it has not
 // acknowledged, or a clone of state (full == true) when some of them were
-// dropped or the peer never acknowledged anything and the buffer no longer
-// starts at 1. seq is the number the peer acknowledges after merging. ok is
+// dropped or the peer never acknowledged anything. seq is the number the peer acknowledges after merging. ok is
 // false when the peer is up to date and nothing needs sending. The returned
 // value is a fresh copy the caller may encode or keep.
 func (b *DeltaBuffer[T]) Prepare(peer ReplicaID, state T) (msg T, seq uint64, full, ok bool) {
@@ -114,7 +127,10 @@ func (b *DeltaBuffer[T]) Prepare(peer ReplicaID, state T) (msg T, seq uint64, fu
 		var zero T
 		return zero, latest, false, false
 	}
-	if ack+1 < b.first {
+	// A peer that never acknowledged anything gets the full state: the
+	// state may hold more than the buffer's deltas (merges from other
+	// replicas, a restored snapshot), and the peer may know nothing.
+	if ack == 0 || ack+1 < b.first {
 		return state.Clone(), latest, true, true
 	}
 	i := int(ack + 1 - b.first)
@@ -128,7 +144,7 @@ func (b *DeltaBuffer[T]) Prepare(peer ReplicaID, state T) (msg T, seq uint64, fu
 // Ack records that peer has merged everything up to seq. Stale or
 // impossible acknowledgements are ignored.
 func (b *DeltaBuffer[T]) Ack(peer ReplicaID, seq uint64) {
-	if seq > b.Latest() {
+	if seq > b.Latest() || seq < b.first-1 {
 		return
 	}
 	if seq > b.acked[peer] {

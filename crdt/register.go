@@ -151,4 +151,3 @@ func (x *LWWRegister[V]) Stats() Stats {
 	}
 	return Stats{Replicas: 1, Elements: 1}
 }
-
