@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"unsafe"
 )
 
 // Every state encodes as: one version byte, one type byte, then the body.
@@ -357,75 +358,113 @@ func appendElem[E any](b []byte, e E) ([]byte, error) {
 	return nil, ErrUnsupportedType
 }
 
-// readElem decodes what appendElem wrote.
+// readElem decodes what appendElem wrote. It writes through unsafe
+// pointers sized by the element's kind instead of reflect.Value setters,
+// so that the element does not escape to the heap: decoding a large set
+// allocates only the set itself.
 func readElem[E any](b []byte) (E, []byte, error) {
 	var e E
-	var err error
-	switch p := any(&e).(type) {
-	case *string:
-		*p, b, err = readStr(b)
-		return e, b, err
-	case *[]byte:
-		var s []byte
-		s, b, err = readBytes(b)
-		*p = slices.Clone(s)
-		return e, b, err
-	case encoding.BinaryUnmarshaler:
-		var data []byte
-		if data, b, err = readBytes(b); err != nil {
-			return e, nil, err
-		}
-		if err = p.UnmarshalBinary(data); err != nil {
-			return e, nil, corrupt("element: %v", err)
-		}
-		return e, b, nil
+	typ := reflect.TypeFor[E]()
+	if reflect.PointerTo(typ).Implements(unmarshalerType) {
+		return readUnmarshaler[E](b)
 	}
-	rv := reflect.ValueOf(&e).Elem()
-	switch rv.Kind() {
+	p := unsafe.Pointer(&e)
+	var err error
+	switch typ.Kind() {
 	case reflect.String:
 		var s string
 		s, b, err = readStr(b)
-		rv.SetString(s)
+		*(*string)(p) = s
+	case reflect.Slice:
+		if typ.Elem().Kind() != reflect.Uint8 {
+			return e, nil, ErrUnsupportedType
+		}
+		var s []byte
+		s, b, err = readBytes(b)
+		*(*[]byte)(p) = slices.Clone(s)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		v, n := binary.Varint(b)
 		if n <= 0 || (n > 1 && b[n-1] == 0) {
 			return e, nil, corrupt("bad varint")
 		}
-		if rv.OverflowInt(v) {
+		bits := typ.Size() * 8
+		if bits < 64 && (v < -1<<(bits-1) || v >= 1<<(bits-1)) {
 			return e, nil, corrupt("integer out of range")
 		}
-		rv.SetInt(v)
+		switch typ.Size() {
+		case 1:
+			*(*int8)(p) = int8(v)
+		case 2:
+			*(*int16)(p) = int16(v)
+		case 4:
+			*(*int32)(p) = int32(v)
+		default:
+			*(*int64)(p) = v
+		}
 		b = b[n:]
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		var v uint64
-		v, b, err = readUvarint(b)
-		if err == nil && rv.OverflowUint(v) {
-			err = corrupt("integer out of range")
+		if v, b, err = readUvarint(b); err != nil {
+			return e, nil, err
 		}
-		if err == nil {
-			rv.SetUint(v)
+		if bits := typ.Size() * 8; bits < 64 && v >= 1<<bits {
+			return e, nil, corrupt("integer out of range")
+		}
+		switch typ.Size() {
+		case 1:
+			*(*uint8)(p) = uint8(v)
+		case 2:
+			*(*uint16)(p) = uint16(v)
+		case 4:
+			*(*uint32)(p) = uint32(v)
+		default:
+			*(*uint64)(p) = v
 		}
 	case reflect.Bool:
 		if len(b) == 0 || b[0] > 1 {
 			return e, nil, corrupt("bad bool")
 		}
-		rv.SetBool(b[0] == 1)
+		*(*bool)(p) = b[0] == 1
 		b = b[1:]
 	case reflect.Float32, reflect.Float64:
 		if len(b) < 8 {
 			return e, nil, corrupt("truncated float")
 		}
-		f := math.Float64frombits(binary.BigEndian.Uint64(b))
-		if rv.OverflowFloat(f) {
-			return e, nil, corrupt("float out of range")
+		bits := binary.BigEndian.Uint64(b)
+		f := math.Float64frombits(bits)
+		// -0 is written as +0, and a float32 must survive the round trip
+		// through float64, so that every accepted encoding is canonical.
+		if bits == 1<<63 {
+			return e, nil, corrupt("non-canonical float")
 		}
-		rv.SetFloat(f)
+		if typ.Kind() == reflect.Float32 {
+			if float64(float32(f)) != f {
+				return e, nil, corrupt("non-canonical float")
+			}
+			*(*float32)(p) = float32(f)
+		} else {
+			*(*float64)(p) = f
+		}
 		b = b[8:]
 	default:
 		return e, nil, ErrUnsupportedType
 	}
 	if err != nil {
 		return e, nil, err
+	}
+	return e, b, nil
+}
+
+var unmarshalerType = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+
+func readUnmarshaler[E any](b []byte) (E, []byte, error) {
+	var e E
+	data, b, err := readBytes(b)
+	if err != nil {
+		return e, nil, err
+	}
+	if err := any(&e).(encoding.BinaryUnmarshaler).UnmarshalBinary(data); err != nil {
+		return e, nil, corrupt("element: %v", err)
 	}
 	return e, b, nil
 }

@@ -6,14 +6,16 @@ import (
 	"testing"
 )
 
+// checksSet records whether -rapid.checks was given explicitly.
+var checksSet bool
+
 // TestMain raises rapid's default number of cases to 1,000 per property,
 // so that `go test ./crdt/...` checks every law on at least 1,000
 // generated histories. An explicit -rapid.checks (CI passes 10,000) wins.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })
-	if !set {
+	flag.Visit(func(f *flag.Flag) { checksSet = checksSet || f.Name == "rapid.checks" })
+	if !checksSet {
 		if err := flag.Set("rapid.checks", "1000"); err != nil {
 			panic(err)
 		}
