@@ -3,6 +3,7 @@ package crdt
 import (
 	"encoding/json"
 	"iter"
+	"maps"
 
 	"github.com/distkit/distkit/vclock"
 )
@@ -33,9 +34,28 @@ func (x *AWSet[E]) Add(id ReplicaID, e E) *AWSet[E] {
 	d := x.c.ctx.next(id)
 	s := singleDot(d)
 	x.c.store.set(e, s)
-	dc := removeDots(old)
+	// The delta and the backing arrays of its context share one
+	// allocation: Add is the hot path of every set.
+	box := new(awAddDelta[E])
+	dc := context{vv: box.vv[:0], cloud: box.cloud[:0]}
+	if !old.bottom() {
+		dc.add(old.one)
+		for _, o := range old.more {
+			dc.add(o)
+		}
+	}
 	dc.add(d)
-	return deltaAWSet(dotMap[E, dotSet]{m: map[E]dotSet{e: s}}, dc)
+	box.set.c.store.set(e, s)
+	box.set.c.ctx = dc
+	return &box.set
+}
+
+// awAddDelta is the one allocation behind an Add's delta: the delta and
+// room for its context (the new dot, and the old dot it replaces).
+type awAddDelta[E comparable] struct {
+	set   AWSet[E]
+	vv    [1]Dot
+	cloud [2]Dot
 }
 
 // Remove removes e and returns the delta. It cancels only the adds of e
@@ -63,22 +83,20 @@ func (x *AWSet[E]) Contains(e E) bool {
 }
 
 // Len returns the number of elements.
-func (x *AWSet[E]) Len() int { return len(x.c.store.m) }
+func (x *AWSet[E]) Len() int { return x.c.store.len() }
 
 // All yields the elements in no particular order.
 func (x *AWSet[E]) All() iter.Seq[E] {
 	return func(yield func(E) bool) {
-		for e := range x.c.store.m {
-			if !yield(e) {
-				return
-			}
-		}
+		x.c.store.keys(yield)
 	}
 }
 
 // MarshalJSON encodes the set's value as a JSON array, in the canonical
 // order of the binary encoding so that equal sets give equal JSON.
-func (x *AWSet[E]) MarshalJSON() ([]byte, error) { return jsonKeys(x.c.store.m) }
+func (x *AWSet[E]) MarshalJSON() ([]byte, error) {
+	return jsonKeysOf(x.c.store.len(), x.c.store.keys)
+}
 
 func (x *AWSet[E]) fillStats(st *Stats) { st.Elements = x.Len() }
 
@@ -136,7 +154,7 @@ func allTrue(s dotFun[bool]) bool {
 // Len returns the number of elements.
 func (x *RWSet[E]) Len() int {
 	n := 0
-	for _, s := range x.c.store.m {
+	for _, s := range x.c.store.all {
 		if allTrue(s) {
 			n++
 		}
@@ -147,7 +165,7 @@ func (x *RWSet[E]) Len() int {
 // All yields the elements in no particular order.
 func (x *RWSet[E]) All() iter.Seq[E] {
 	return func(yield func(E) bool) {
-		for e, s := range x.c.store.m {
+		for e, s := range x.c.store.all {
 			if allTrue(s) && !yield(e) {
 				return
 			}
@@ -162,15 +180,16 @@ func (x *RWSet[E]) All() iter.Seq[E] {
 // Context vectors, taken after x merged every replica's state, is such a
 // frontier. It returns how many entries it dropped.
 func (x *RWSet[E]) CompactTombstones(frontier vclock.VersionVector) int {
-	n := 0
-	for e, s := range x.c.store.m {
-		if !removedAndStable(s, frontier) {
-			continue
+	var drop []E
+	for e, s := range x.c.store.all {
+		if removedAndStable(s, frontier) {
+			drop = append(drop, e)
 		}
-		delete(x.c.store.m, e)
-		n++
 	}
-	return n
+	for _, e := range drop {
+		x.c.store.del(e)
+	}
+	return len(drop)
 }
 
 func removedAndStable(s dotFun[bool], frontier vclock.VersionVector) bool {
@@ -193,13 +212,17 @@ func (x *RWSet[E]) MarshalJSON() ([]byte, error) {
 
 func (x *RWSet[E]) fillStats(st *Stats) {
 	st.Elements = x.Len()
-	st.Tombstones = len(x.c.store.m) - st.Elements
+	st.Tombstones = x.c.store.len() - st.Elements
 }
 
 // jsonKeys encodes the keys of m as a JSON array sorted by their binary
 // encoding.
 func jsonKeys[K comparable, V any](m map[K]V) ([]byte, error) {
-	keys, err := sortedKeys(m)
+	return jsonKeysOf(len(m), maps.Keys(m))
+}
+
+func jsonKeysOf[K comparable](n int, seq iter.Seq[K]) ([]byte, error) {
+	keys, err := sortedKeysOf(n, seq)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/binary"
+	"iter"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -219,6 +221,7 @@ func (dotFun[V]) readStore(b []byte) (dotFun[V], []byte, error) {
 		return dotFun[V]{}, b, err
 	}
 	out := make([]dotVal[V], 0, n)
+	readV := elemReader[V]()
 	for range n {
 		var e dotVal[V]
 		if e.dot, b, err = readDot(b); err != nil {
@@ -227,7 +230,7 @@ func (dotFun[V]) readStore(b []byte) (dotFun[V], []byte, error) {
 		if len(out) > 0 && out[len(out)-1].dot.Compare(e.dot) >= 0 {
 			return dotFun[V]{}, nil, corrupt("dots out of order")
 		}
-		if e.val, b, err = readElem[V](b); err != nil {
+		if e.val, b, err = readV(b); err != nil {
 			return dotFun[V]{}, nil, err
 		}
 		out = append(out, e)
@@ -238,9 +241,13 @@ func (dotFun[V]) readStore(b []byte) (dotFun[V], []byte, error) {
 // sortedKeys returns the keys of m with their encodings, sorted by the
 // encodings: the canonical order of every keyed collection.
 func sortedKeys[K comparable, V any](m map[K]V) ([]keyBytes[K], error) {
-	out := make([]keyBytes[K], 0, len(m))
+	return sortedKeysOf(len(m), maps.Keys(m))
+}
+
+func sortedKeysOf[K comparable](n int, keys iter.Seq[K]) ([]keyBytes[K], error) {
+	out := make([]keyBytes[K], 0, n)
 	var buf []byte
-	for k := range m {
+	for k := range keys {
 		start := len(buf)
 		var err error
 		if buf, err = appendElem(buf, k); err != nil {
@@ -262,14 +269,15 @@ type keyBytes[K any] struct {
 }
 
 func (m dotMap[K, S]) appendStore(b []byte) ([]byte, error) {
-	keys, err := sortedKeys(m.m)
+	keys, err := sortedKeysOf(m.len(), m.keys)
 	if err != nil {
 		return nil, err
 	}
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, kb := range keys {
 		b = append(b, kb.enc...)
-		if b, err = m.m[kb.k].appendStore(b); err != nil {
+		s, _ := m.get(kb.k)
+		if b, err = s.appendStore(b); err != nil {
 			return nil, err
 		}
 	}
@@ -281,13 +289,17 @@ func (dotMap[K, S]) readStore(b []byte) (dotMap[K, S], []byte, error) {
 	if err != nil || n == 0 {
 		return dotMap[K, S]{}, b, err
 	}
-	m := make(map[K]S, n)
+	var m dotMap[K, S]
+	if n > 1 {
+		m.m = make(map[K]S, n)
+	}
+	readK := elemReader[K]()
 	var prev []byte
 	var zero S
 	for range n {
 		start := b
 		var k K
-		if k, b, err = readElem[K](b); err != nil {
+		if k, b, err = readK(b); err != nil {
 			return dotMap[K, S]{}, nil, err
 		}
 		enc := start[:len(start)-len(b)]
@@ -302,9 +314,9 @@ func (dotMap[K, S]) readStore(b []byte) (dotMap[K, S], []byte, error) {
 		if s.bottom() {
 			return dotMap[K, S]{}, nil, corrupt("empty entry")
 		}
-		m[k] = s
+		m.set(k, s)
 	}
-	return dotMap[K, S]{m: m}, b, nil
+	return m, b, nil
 }
 
 // appendElem appends the encoding of a user element, key or value. The
@@ -363,11 +375,21 @@ func appendElem[E any](b []byte, e E) ([]byte, error) {
 // so that the element does not escape to the heap: decoding a large set
 // allocates only the set itself.
 func readElem[E any](b []byte) (E, []byte, error) {
-	var e E
+	return elemReader[E]()(b)
+}
+
+// elemReader returns the decoder for E, resolved once so that decoding a
+// collection pays for the reflection once, not per element.
+func elemReader[E any]() func([]byte) (E, []byte, error) {
 	typ := reflect.TypeFor[E]()
 	if reflect.PointerTo(typ).Implements(unmarshalerType) {
-		return readUnmarshaler[E](b)
+		return readUnmarshaler[E]
 	}
+	return func(b []byte) (E, []byte, error) { return readKind[E](typ, b) }
+}
+
+func readKind[E any](typ reflect.Type, b []byte) (E, []byte, error) {
+	var e E
 	p := unsafe.Pointer(&e)
 	var err error
 	switch typ.Kind() {

@@ -70,7 +70,7 @@ func (x *ORMap[K, V]) Remove(key K) *ORMap[K, V] {
 	if !ok {
 		return new(ORMap[K, V])
 	}
-	delete(x.c.store.m, key)
+	x.c.store.del(key)
 	return deltaORMap(dotMap[K, V]{}, removeDots(v))
 }
 
@@ -82,18 +82,15 @@ func (x *ORMap[K, V]) Get(key K) (V, bool) { return x.c.store.get(key) }
 func (x *ORMap[K, V]) Contains(key K) bool { _, ok := x.c.store.get(key); return ok }
 
 // Len returns the number of keys.
-func (x *ORMap[K, V]) Len() int { return len(x.c.store.m) }
+func (x *ORMap[K, V]) Len() int { return x.c.store.len() }
 
 // All yields the keys and values in no particular order.
-func (x *ORMap[K, V]) All() iter.Seq2[K, V] { return maps.All(x.c.store.m) }
+func (x *ORMap[K, V]) All() iter.Seq2[K, V] { return x.c.store.all }
 
 // MarshalJSON encodes the map as a JSON object of the values (keys must be
 // what encoding/json accepts as object keys).
 func (x *ORMap[K, V]) MarshalJSON() ([]byte, error) {
-	if x.c.store.m == nil {
-		return []byte("{}"), nil
-	}
-	return json.Marshal(x.c.store.m)
+	return json.Marshal(maps.Collect(x.All()))
 }
 
 func (x *ORMap[K, V]) fillStats(st *Stats) { st.Elements = x.Len() }
@@ -252,10 +249,11 @@ func (x *LWWMap[K, V]) UnmarshalBinary(b []byte) error {
 		n.m = make(map[K]lwwEntry[V], c)
 	}
 	var prev []byte
+	readK, readV := elemReader[K](), elemReader[V]()
 	for range c {
 		start := b
 		var k K
-		if k, b, err = readElem[K](b); err != nil {
+		if k, b, err = readK(b); err != nil {
 			return err
 		}
 		enc := start[:len(start)-len(b)]
@@ -280,7 +278,7 @@ func (x *LWWMap[K, V]) UnmarshalBinary(b []byte) error {
 		e.deleted = b[0] == 1
 		b = b[1:]
 		if !e.deleted {
-			if e.val, b, err = readElem[V](b); err != nil {
+			if e.val, b, err = readV(b); err != nil {
 				return err
 			}
 		}

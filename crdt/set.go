@@ -100,10 +100,11 @@ func readKeySet[E comparable](b []byte) (map[E]struct{}, []byte, error) {
 	}
 	m := make(map[E]struct{}, n)
 	var prev []byte
+	readE := elemReader[E]()
 	for range n {
 		start := b
 		var e E
-		if e, b, err = readElem[E](b); err != nil {
+		if e, b, err = readE(b); err != nil {
 			return nil, nil, err
 		}
 		enc := start[:len(start)-len(b)]
@@ -397,10 +398,11 @@ func (x *LWWSet[E]) UnmarshalBinary(b []byte) error {
 		n.m = make(map[E]lwwStamp, c)
 	}
 	var prev []byte
+	readE := elemReader[E]()
 	for range c {
 		start := b
 		var e E
-		if e, b, err = readElem[E](b); err != nil {
+		if e, b, err = readE(b); err != nil {
 			return err
 		}
 		enc := start[:len(start)-len(b)]

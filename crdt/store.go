@@ -241,13 +241,55 @@ func (f dotFun[V]) join(o dotFun[V], c, oc *context) dotFun[V] {
 
 // dotMap maps keys to nested dot stores that share the map's context. A
 // key whose store becomes empty disappears.
+//
+// Most deltas hold exactly one key, so a dotMap with one entry keeps it
+// inline (k, s, has) and allocates a Go map only for a second key: a delta
+// then costs one allocation instead of three.
 type dotMap[K comparable, S dotStore[S]] struct {
-	m map[K]S
+	m   map[K]S // nil while the map has at most one entry
+	k   K
+	s   S
+	has bool
 }
 
-func (m dotMap[K, S]) bottom() bool { return len(m.m) == 0 }
+func (m dotMap[K, S]) len() int {
+	if m.m != nil {
+		return len(m.m)
+	}
+	if m.has {
+		return 1
+	}
+	return 0
+}
+
+func (m dotMap[K, S]) bottom() bool { return m.len() == 0 }
+
+// all yields the entries. The map must not change during the iteration,
+// except through set or del of the key being visited.
+func (m dotMap[K, S]) all(yield func(K, S) bool) {
+	if m.m == nil {
+		if m.has {
+			yield(m.k, m.s)
+		}
+		return
+	}
+	for k, s := range m.m {
+		if !yield(k, s) {
+			return
+		}
+	}
+}
+
+func (m dotMap[K, S]) keys(yield func(K) bool) {
+	for k := range m.all {
+		if !yield(k) {
+			return
+		}
+	}
+}
+
 func (m dotMap[K, S]) eachDot(f func(Dot)) {
-	for _, s := range m.m {
+	for _, s := range m.all {
 		s.eachDot(f)
 	}
 }
@@ -255,7 +297,10 @@ func (dotMap[K, S]) empty() dotMap[K, S] { return dotMap[K, S]{} }
 
 func (m dotMap[K, S]) clone() dotMap[K, S] {
 	if m.m == nil {
-		return dotMap[K, S]{}
+		if m.has {
+			m.s = m.s.clone()
+		}
+		return m
 	}
 	out := make(map[K]S, len(m.m))
 	for k, s := range m.m {
@@ -265,19 +310,48 @@ func (m dotMap[K, S]) clone() dotMap[K, S] {
 }
 
 func (m dotMap[K, S]) get(k K) (S, bool) {
-	s, ok := m.m[k]
-	return s, ok
+	if m.m != nil {
+		s, ok := m.m[k]
+		return s, ok
+	}
+	if m.has && m.k == k {
+		return m.s, true
+	}
+	var zero S
+	return zero, false
 }
 
+// set stores s at k, or deletes k when s is empty.
 func (m *dotMap[K, S]) set(k K, s S) {
 	if s.bottom() {
+		m.del(k)
+		return
+	}
+	switch {
+	case m.m != nil:
+		m.m[k] = s
+	case !m.has || m.k == k:
+		m.k, m.s, m.has = k, s, true
+	default:
+		m.m = map[K]S{m.k: m.s, k: s}
+		m.clearInline()
+	}
+}
+
+func (m *dotMap[K, S]) del(k K) {
+	if m.m != nil {
 		delete(m.m, k)
 		return
 	}
-	if m.m == nil {
-		m.m = make(map[K]S)
+	if m.has && m.k == k {
+		m.clearInline()
 	}
-	m.m[k] = s
+}
+
+func (m *dotMap[K, S]) clearInline() {
+	var zk K
+	var zs S
+	m.k, m.s, m.has = zk, zs, false
 }
 
 func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
@@ -285,31 +359,47 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 	// empty is only ever passed as the argument of join, which never
 	// changes its argument, so one serves every key.
 	empty := zero.empty()
-	for k, s := range m.m {
-		os, ok := o.m[k]
+	if m.m != nil {
+		for k, s := range m.m {
+			os, ok := o.get(k)
+			if !ok {
+				os = empty
+			}
+			if js := s.join(os, c, oc); js.bottom() {
+				delete(m.m, k)
+			} else {
+				m.m[k] = js
+			}
+		}
+	} else if m.has {
+		os, ok := o.get(m.k)
 		if !ok {
 			os = empty
 		}
-		js := s.join(os, c, oc)
-		if js.bottom() {
-			delete(m.m, k)
+		if js := m.s.join(os, c, oc); js.bottom() {
+			m.clearInline()
 		} else {
-			m.m[k] = js
+			m.s = js
 		}
 	}
-	for k, os := range o.m {
-		if _, ok := m.m[k]; ok {
+	if o.len() > 1 && m.m == nil {
+		// Many keys are coming: make room once.
+		nm := make(map[K]S, o.len()+1)
+		if m.has {
+			nm[m.k] = m.s
+		}
+		m.m = nm
+		m.clearInline()
+	}
+	for k, os := range o.all {
+		if _, ok := m.get(k); ok {
 			continue
 		}
-		// A key only in o (or removed from m above, which the test
-		// below handles: joining with an empty store again is harmless
-		// because the first join already dropped what c covers).
-		js := zero.empty().join(os, c, oc)
-		if !js.bottom() {
-			if m.m == nil {
-				m.m = make(map[K]S, len(o.m))
-			}
-			m.m[k] = js.clone()
+		// A key only in o, or one the loop above dropped (joining its
+		// dots again with an empty store keeps none, so that is
+		// harmless).
+		if js := zero.empty().join(os, c, oc); !js.bottom() {
+			m.set(k, js.clone())
 		}
 	}
 	return m
@@ -332,6 +422,12 @@ func (f dotFun[V]) retag(fn func(Dot) Dot) dotFun[V] {
 }
 
 func (m dotMap[K, S]) retag(f func(Dot) Dot) dotMap[K, S] {
+	if m.m == nil {
+		if m.has {
+			m.s = m.s.retag(f)
+		}
+		return m
+	}
 	for k, s := range m.m {
 		m.m[k] = s.retag(f)
 	}
