@@ -1,0 +1,243 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func eps(names ...string) []Endpoint {
+	out := make([]Endpoint, len(names))
+	for i, n := range names {
+		out[i] = Endpoint{Name: n}
+	}
+	return out
+}
+
+var allPolicies = []Policy{RoundRobin, WeightedRoundRobin, LeastOutstanding, PowerOfTwoChoices, ConsistentHash}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []Config{
+		{Policy: Policy(99)},
+		{DecayTime: -1},
+		{FailureLatency: -time.Second},
+		{MaxOutstanding: -1},
+		{Epsilon: -0.5},
+		{VirtualNodes: -1},
+		{Endpoints: []Endpoint{{Name: ""}}},
+		{Endpoints: []Endpoint{{Name: "a", Weight: -1}}},
+		{Endpoints: eps("a", "a")},
+	}
+	for _, cfg := range bad {
+		require.ErrorIs(t, cfg.Validate(), ErrInvalidConfig, "%+v", cfg)
+		_, err := New(cfg)
+		require.ErrorIs(t, err, ErrInvalidConfig)
+	}
+	require.NoError(t, Config{}.Validate())
+	require.Equal(t, "PowerOfTwoChoices", PowerOfTwoChoices.String())
+	require.Equal(t, "Policy(9)", Policy(9).String())
+}
+
+func TestEmptyAndAllDown(t *testing.T) {
+	for _, p := range allPolicies {
+		t.Run(p.String(), func(t *testing.T) {
+			b, err := New(Config{Policy: p})
+			require.NoError(t, err)
+			_, err = b.Pick("k")
+			require.ErrorIs(t, err, ErrNoEndpoints)
+			require.NoError(t, b.SetEndpoints(eps("a", "b")...))
+			require.NoError(t, b.SetHealthy("a", false))
+			require.NoError(t, b.SetHealthy("b", false))
+			_, err = b.Pick("k")
+			require.ErrorIs(t, err, ErrAllDown)
+			require.ErrorIs(t, b.SetHealthy("zzz", true), ErrUnknownEndpoint)
+			require.NoError(t, b.SetHealthy("b", true))
+			pk, err := b.Pick("k")
+			require.NoError(t, err)
+			require.Equal(t, "b", pk.Endpoint)
+			b.Done(pk, time.Millisecond, nil)
+			b.Done(Pick{}, time.Millisecond, nil) // ignored
+			for _, st := range b.Status() {
+				require.Zero(t, st.Outstanding, st.Name)
+			}
+		})
+	}
+}
+
+func TestRoundRobinOrder(t *testing.T) {
+	b, err := New(Config{Endpoints: eps("a", "b", "c")})
+	require.NoError(t, err)
+	var got []string
+	for range 6 {
+		p, err := b.Pick("")
+		require.NoError(t, err)
+		got = append(got, p.Endpoint)
+	}
+	require.Equal(t, "a b c a b c", strings.Join(got, " "))
+}
+
+// TestSmoothWRRSequence checks nginx's documented sequence for weights
+// 5, 1, 1: the heavy endpoint's picks are spread out, not bunched.
+func TestSmoothWRRSequence(t *testing.T) {
+	b, err := New(Config{Policy: WeightedRoundRobin, Endpoints: []Endpoint{{"a", 5}, {"b", 1}, {"c", 1}}})
+	require.NoError(t, err)
+	var got []string
+	for range 14 {
+		p, err := b.Pick("")
+		require.NoError(t, err)
+		got = append(got, p.Endpoint)
+	}
+	require.Equal(t, "a a b a c a a a a b a c a a", strings.Join(got, " "))
+}
+
+func TestLeastOutstanding(t *testing.T) {
+	b, err := New(Config{Policy: LeastOutstanding, Endpoints: eps("a", "b", "c")})
+	require.NoError(t, err)
+	p1, _ := b.Pick("")
+	p2, _ := b.Pick("")
+	p3, _ := b.Pick("")
+	require.ElementsMatch(t, []string{"a", "b", "c"}, []string{p1.Endpoint, p2.Endpoint, p3.Endpoint})
+	b.Done(p2, time.Millisecond, nil)
+	p4, _ := b.Pick("")
+	require.Equal(t, p2.Endpoint, p4.Endpoint)
+}
+
+func TestP2CAvoidsSlowAndFailing(t *testing.T) {
+	clock := time.Unix(0, 0)
+	b, err := New(Config{Policy: PowerOfTwoChoices, Seed: 1, Endpoints: eps("fast", "slow", "failing"), Now: func() time.Time { return clock }})
+	require.NoError(t, err)
+	count := map[string]int{}
+	for range 3000 {
+		p, err := b.Pick("")
+		require.NoError(t, err)
+		count[p.Endpoint]++
+		clock = clock.Add(time.Millisecond)
+		switch p.Endpoint {
+		case "fast":
+			b.Done(p, time.Millisecond, nil)
+		case "slow":
+			b.Done(p, 20*time.Millisecond, nil)
+		default:
+			b.Done(p, time.Microsecond, errors.New("boom"))
+		}
+	}
+	t.Logf("picks: %v", count)
+	// P2C draws pairs: fast wins both pairs it is in (2/3 of draws), slow
+	// wins the slow-failing pair, and failing almost never wins.
+	require.Greater(t, count["fast"], 1900)
+	require.Less(t, count["failing"], 30)
+	st := b.Status()
+	require.Equal(t, time.Second, st[2].Latency, "a failure counts as FailureLatency")
+}
+
+// TestP2CRecoversIdleEndpoint checks that an endpoint whose average went up
+// gets tried again once DecayTime has passed without samples.
+func TestP2CRecoversIdleEndpoint(t *testing.T) {
+	clock := time.Unix(0, 0)
+	b, err := New(Config{Policy: PowerOfTwoChoices, Seed: 3, DecayTime: time.Second, Endpoints: eps("a", "b"), Now: func() time.Time { return clock }})
+	require.NoError(t, err)
+	pa := Pick{Endpoint: "a", ep: b.snap.Load().up[0]}
+	pa.ep.outstanding.Add(1)
+	b.Done(pa, time.Second, nil) // a looks slow
+	picks := map[string]int{}
+	for range 200 {
+		p, _ := b.Pick("")
+		picks[p.Endpoint]++
+		clock = clock.Add(50 * time.Millisecond)
+		b.Done(p, 10*time.Millisecond, nil)
+	}
+	t.Logf("picks: %v", picks)
+	require.Positive(t, picks["a"], "a was never retried")
+	require.Greater(t, picks["b"], picks["a"])
+}
+
+func TestConsistentHashAffinity(t *testing.T) {
+	b, err := New(Config{Policy: ConsistentHash, Endpoints: eps("a", "b", "c"), VirtualNodes: 100})
+	require.NoError(t, err)
+	first, err := b.Pick("user-1")
+	require.NoError(t, err)
+	b.Done(first, time.Millisecond, nil)
+	for range 10 {
+		p, err := b.Pick("user-1")
+		require.NoError(t, err)
+		require.Equal(t, first.Endpoint, p.Endpoint, "sticky while lightly loaded")
+		b.Done(p, time.Millisecond, nil)
+	}
+	// With a hard cap of one request per endpoint, concurrent requests for
+	// one key spread out, and a fourth is refused.
+	c, err := New(Config{Policy: ConsistentHash, Endpoints: eps("a", "b", "c"), MaxOutstanding: 1, VirtualNodes: 100})
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	var held []Pick
+	for range 3 {
+		p, err := c.Pick("hot-key")
+		require.NoError(t, err)
+		seen[p.Endpoint] = true
+		held = append(held, p)
+	}
+	require.Len(t, seen, 3)
+	_, err = c.Pick("hot-key")
+	require.ErrorIs(t, err, ErrOverloaded)
+	// An endpoint marked down while it holds a request still gets its load
+	// released.
+	require.NoError(t, c.SetHealthy(held[0].Endpoint, false))
+	for _, p := range held {
+		c.Done(p, time.Millisecond, nil)
+	}
+	p, err := c.Pick("hot-key")
+	require.NoError(t, err)
+	require.NotEqual(t, held[0].Endpoint, p.Endpoint)
+}
+
+func TestSetEndpointsKeepsHealth(t *testing.T) {
+	b, err := New(Config{Endpoints: eps("a", "b")})
+	require.NoError(t, err)
+	require.NoError(t, b.SetHealthy("a", false))
+	require.NoError(t, b.SetEndpoints(eps("a", "b", "c")...))
+	st := b.Status()
+	require.False(t, st[0].Up)
+	require.True(t, st[2].Up)
+	require.ErrorIs(t, b.SetEndpoints(eps("x", "x")...), ErrInvalidConfig)
+}
+
+// TestConcurrent picks and finishes from several goroutines while
+// endpoints churn and flap; run under -race. Every Pick must be a healthy
+// member of some snapshot and in-flight counts must return to zero.
+func TestConcurrent(t *testing.T) {
+	for _, p := range allPolicies {
+		t.Run(p.String(), func(t *testing.T) {
+			b, err := New(Config{Policy: p, Endpoints: eps("a", "b", "c", "d"), VirtualNodes: 50})
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			for g := range 4 {
+				wg.Go(func() {
+					for i := range 500 {
+						pk, err := b.Pick(fmt.Sprint(g, i%17))
+						if err != nil {
+							if !errors.Is(err, ErrAllDown) {
+								t.Error(err)
+							}
+							continue
+						}
+						b.Done(pk, time.Duration(i)*time.Microsecond, nil)
+					}
+				})
+			}
+			for i := range 50 {
+				_ = b.SetHealthy("b", i%2 == 0)
+				if i%10 == 0 {
+					_ = b.SetEndpoints(eps("a", "b", "c", "d", "e")[:4+i%2]...)
+				}
+			}
+			wg.Wait()
+			for _, st := range b.Status() {
+				require.Zero(t, st.Outstanding, st.Name)
+			}
+		})
+	}
+}

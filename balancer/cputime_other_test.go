@@ -1,0 +1,11 @@
+//go:build !unix
+
+package balancer
+
+import (
+	"testing"
+	"time"
+)
+
+func cpuNow() time.Duration                                       { return 0 }
+func reportCPU(b *testing.B, start time.Duration, iterations int) {}

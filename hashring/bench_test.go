@@ -1,0 +1,189 @@
+package hashring
+
+import (
+	"fmt"
+	"testing"
+)
+
+// benchKeys are the short string keys every lookup benchmark cycles
+// through, the same shape as in bench/.
+var benchKeys = testKeys(1024)
+
+func BenchmarkRingGet(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		var r Ring
+		if err := r.Set(nodeNames("node", n)...); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i, cpu := 0, cpuNow()
+			for b.Loop() {
+				if _, err := r.Get(benchKeys[i&1023]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			reportCPU(b, cpu, i)
+			st := r.Status()
+			b.ReportMetric(float64(st.Bytes)/float64(st.VirtualNodes), "B/vnode")
+		})
+	}
+}
+
+// BenchmarkRingGetParallel measures lookup throughput with one goroutine
+// per GOMAXPROCS; compare its ns/op with BenchmarkRingGet at the same n.
+func BenchmarkRingGetParallel(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		var r Ring
+		if err := r.Set(nodeNames("node", n)...); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cpuNow()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if _, err := r.Get(benchKeys[i&1023]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+			// CPU time per lookup summed over all goroutines: equal to the
+			// serial figure when lookups share nothing, so throughput
+			// grows with the cores actually available.
+			reportCPU(b, cpu, b.N)
+		})
+	}
+}
+
+func BenchmarkRingGetN3(b *testing.B) {
+	var r Ring
+	if err := r.Set(nodeNames("node", 100)...); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	dst := make([]string, 0, 3)
+	i := 0
+	for b.Loop() {
+		dst = r.AppendNHash(dst[:0], Hash(benchKeys[i&1023]), 3)
+		i++
+	}
+}
+
+func BenchmarkRingAdd(b *testing.B) {
+	var r Ring
+	if err := r.Set(nodeNames("node", 100)...); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.Add("extra", 1); err != nil {
+			b.Fatal(err)
+		}
+		r.Remove("extra")
+	}
+}
+
+func BenchmarkJump(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i, cpu := 0, cpuNow()
+			for b.Loop() {
+				JumpString(benchKeys[i&1023], n)
+				i++
+			}
+			reportCPU(b, cpu, i)
+		})
+	}
+}
+
+func BenchmarkRendezvousGet(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		var r Rendezvous
+		if err := r.Set(nodeNames("node", n)...); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i, cpu := 0, cpuNow()
+			for b.Loop() {
+				if _, err := r.Get(benchKeys[i&1023]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			reportCPU(b, cpu, i)
+		})
+	}
+}
+
+func BenchmarkMaglevGet(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		var m Maglev
+		if err := m.Set(nodeNames("node", n)...); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i, cpu := 0, cpuNow()
+			for b.Loop() {
+				if _, err := m.Get(benchKeys[i&1023]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			reportCPU(b, cpu, i)
+		})
+	}
+}
+
+func BenchmarkMaglevBuild(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		nodes, err := normalizeNodes(nodeNames("node", n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		size := MaglevConfig{}.tableSize(n)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i, cpu := 0, cpuNow()
+			for b.Loop() {
+				buildMaglev(nodes, size)
+				i++
+			}
+			reportCPU(b, cpu, i)
+		})
+	}
+}
+
+func BenchmarkBoundedAcquireRelease(b *testing.B) {
+	bd, err := NewBounded(BoundedConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bd.Set(nodeNames("node", 100)...); err != nil {
+		b.Fatal(err)
+	}
+	// Hold some load so bounds are in play.
+	for _, k := range benchKeys {
+		if _, err := bd.Acquire(k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		n, err := bd.Acquire(benchKeys[i&1023])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := bd.Release(n); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -1,0 +1,262 @@
+package retry
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// milli is the fixed-point scale of both budgets: amounts are kept in
+// thousandths so that fractional token ratios and percentages need no
+// floating point and no lock.
+const milli = 1000
+
+// TokenBucketConfig configures a TokenBucket.
+type TokenBucketConfig struct {
+	// MaxTokens is the bucket's size; retries stop once it is half empty.
+	// 0 means 10, the value gRPC's documentation uses. At most 1e12.
+	MaxTokens float64
+	// TokenRatio is what one successful attempt puts back (one failure takes
+	// 1). 0 means 0.1. It has a resolution of 0.001 and must be in (0, 1e12].
+	TokenRatio float64
+}
+
+// Validate reports whether cfg is usable. It does not modify cfg.
+func (cfg TokenBucketConfig) Validate() error {
+	if cfg.MaxTokens < 0 || cfg.MaxTokens > 1e12 || math.IsNaN(cfg.MaxTokens) {
+		return fmt.Errorf("%w: MaxTokens %v outside [0, 1e12]", ErrInvalidConfig, cfg.MaxTokens)
+	}
+	if cfg.TokenRatio < 0 || cfg.TokenRatio > 1e12 || math.IsNaN(cfg.TokenRatio) {
+		return fmt.Errorf("%w: TokenRatio %v outside [0, 1e12]", ErrInvalidConfig, cfg.TokenRatio)
+	}
+	if cfg.TokenRatio > 0 && math.Round(cfg.TokenRatio*milli) == 0 {
+		return fmt.Errorf("%w: TokenRatio %v below the resolution 0.001", ErrInvalidConfig, cfg.TokenRatio)
+	}
+	return nil
+}
+
+// TokenBucket is gRPC's retry throttle: every failed attempt that would be
+// retried takes one token, every successful attempt returns TokenRatio
+// tokens, and a retry is allowed only while more than half of MaxTokens
+// remain after the failure's token is taken. It starts full. It is lock-free
+// and safe for concurrent use.
+type TokenBucket struct {
+	tokens atomic.Int64 // in thousandths of a token
+	max    int64
+	ratio  int64
+}
+
+// NewTokenBucket returns a full bucket, or an error wrapping ErrInvalidConfig.
+func NewTokenBucket(cfg TokenBucketConfig) (*TokenBucket, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxTokens == 0 {
+		cfg.MaxTokens = 10
+	}
+	if cfg.TokenRatio == 0 {
+		cfg.TokenRatio = 0.1
+	}
+	b := &TokenBucket{
+		max:   int64(math.Round(cfg.MaxTokens * milli)),
+		ratio: int64(math.Round(cfg.TokenRatio * milli)),
+	}
+	b.tokens.Store(b.max)
+	return b, nil
+}
+
+// Request does nothing: gRPC's throttle counts outcomes, not requests.
+func (b *TokenBucket) Request() {}
+
+// Success returns TokenRatio tokens, up to MaxTokens.
+func (b *TokenBucket) Success() {
+	for {
+		t := b.tokens.Load()
+		if t >= b.max {
+			return
+		}
+		n := min(t+b.ratio, b.max)
+		if b.tokens.CompareAndSwap(t, n) {
+			return
+		}
+	}
+}
+
+// Withdraw takes one token for a failure and reports whether more than half
+// of MaxTokens remain, that is, whether the retry may go ahead.
+func (b *TokenBucket) Withdraw() bool {
+	for {
+		t := b.tokens.Load()
+		n := max(t-milli, 0)
+		if b.tokens.CompareAndSwap(t, n) {
+			return 2*n > b.max
+		}
+	}
+}
+
+// Tokens returns the current number of tokens.
+func (b *TokenBucket) Tokens() float64 { return float64(b.tokens.Load()) / milli }
+
+// RatioBudgetConfig configures a RatioBudget.
+type RatioBudgetConfig struct {
+	// Percent is the share of requests that may be retried, as a fraction:
+	// 0.2 allows 20%. 0 means 0.2; a negative value means none beyond the
+	// floor. Resolution 0.001, at most 1000 (100,000%).
+	Percent float64
+	// MinPerSecond is the floor: retries always allowed per second of TTL,
+	// whatever the request rate, so that low-traffic clients can still retry.
+	// 0 means 10; a negative value means no floor.
+	MinPerSecond int
+	// TTL is how long a request keeps counting toward the budget (and a
+	// retry against it). 0 means 10 s. Must be in [1 s, 1 h].
+	TTL time.Duration
+}
+
+// Validate reports whether cfg is usable. It does not modify cfg.
+func (cfg RatioBudgetConfig) Validate() error {
+	if cfg.Percent > 1000 || math.IsNaN(cfg.Percent) {
+		return fmt.Errorf("%w: Percent %v above 1000", ErrInvalidConfig, cfg.Percent)
+	}
+	if cfg.TTL != 0 && (cfg.TTL < time.Second || cfg.TTL > time.Hour) {
+		return fmt.Errorf("%w: TTL %v outside [1s, 1h]", ErrInvalidConfig, cfg.TTL)
+	}
+	if cfg.MinPerSecond > 1_000_000 {
+		return fmt.Errorf("%w: MinPerSecond %d above 1e6", ErrInvalidConfig, cfg.MinPerSecond)
+	}
+	return nil
+}
+
+// ratioSlices is how many slices the TTL window is cut into.
+const ratioSlices = 10
+
+// RatioBudget is Finagle's retry budget: over a sliding window of TTL,
+// retries may be at most Percent of requests plus MinPerSecond·TTL. With the
+// defaults, 20% of requests plus 10 retries per second over 10 s.
+//
+// The window is cut into 10 slices, each counting its requests and its
+// retries. A retry is granted only if, over the slices in the window,
+// 1000·retries ≤ round(1000·Percent)·requests + 1000·MinPerSecond·TTL after
+// granting it; slices older than TTL expire. Hence the guarantee: for the
+// window the budget counts at each retry, retries ≤ Percent·requests +
+// MinPerSecond·TTL.
+//
+// Request costs one atomic add and reads no clock: it counts into the slice
+// that was current at the last clock read, and reads the clock once per 64
+// requests to move the window. A request may therefore be filed in an
+// earlier slice than the true one and expire early, which only ever lowers
+// the budget. Withdraw reads the clock every time, so retries are filed
+// exactly and the bound holds in real time. Under concurrent use, requests
+// racing with a window move can be filed one slice late, which can let
+// through at most one extra retry per such request. RatioBudget is lock-free
+// and safe for concurrent use.
+type RatioBudget struct {
+	deposit int64 // credit per request, in thousandths of a retry
+	reserve int64 // the floor, MinPerSecond·TTL in thousandths
+	slice   int64 // nanoseconds per slice
+	epoch   time.Time
+	now     func() int64 // current slice number; replaced in tests
+
+	cur      atomic.Int64 // slice number the newest slot holds
+	rotating atomic.Bool
+	retries  atomic.Int64 // retries in all slots
+	reqs     [ratioSlices]atomic.Int64
+	rets     [ratioSlices]atomic.Int64
+}
+
+// NewRatioBudget returns an empty budget, or an error wrapping
+// ErrInvalidConfig.
+func NewRatioBudget(cfg RatioBudgetConfig) (*RatioBudget, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Percent == 0 {
+		cfg.Percent = 0.2
+	}
+	if cfg.Percent < 0 {
+		cfg.Percent = 0
+	}
+	if cfg.MinPerSecond == 0 {
+		cfg.MinPerSecond = 10
+	}
+	if cfg.MinPerSecond < 0 {
+		cfg.MinPerSecond = 0
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 10 * time.Second
+	}
+	b := &RatioBudget{
+		deposit: int64(math.Round(cfg.Percent * milli)),
+		reserve: int64(math.Round(float64(cfg.MinPerSecond) * cfg.TTL.Seconds() * milli)),
+		slice:   int64(cfg.TTL) / ratioSlices,
+		epoch:   time.Now(),
+	}
+	b.now = b.clock
+	return b, nil
+}
+
+// clock returns the current slice number. time.Since reads only the
+// monotonic clock, half the cost of time.Now.
+func (b *RatioBudget) clock() int64 { return int64(time.Since(b.epoch)) / b.slice }
+
+// Request records one request.
+func (b *RatioBudget) Request() {
+	if b.reqs[b.cur.Load()%ratioSlices].Add(1)&63 == 0 {
+		b.advance(b.now())
+	}
+}
+
+// Success does nothing: the budget counts requests, not outcomes.
+func (b *RatioBudget) Success() {}
+
+// requests returns the requests in the window.
+func (b *RatioBudget) requests() int64 {
+	var n int64
+	for i := range b.reqs {
+		n += b.reqs[i].Load()
+	}
+	return n
+}
+
+// Withdraw takes one retry from the budget and reports whether it was
+// available.
+func (b *RatioBudget) Withdraw() bool {
+	b.advance(b.now())
+	credit := b.deposit*b.requests() + b.reserve
+	for {
+		r := b.retries.Load()
+		if (r+1)*milli > credit {
+			return false
+		}
+		if b.retries.CompareAndSwap(r, r+1) {
+			break
+		}
+	}
+	b.rets[b.cur.Load()%ratioSlices].Add(1)
+	return true
+}
+
+// Available returns how many retries the budget would allow right now.
+func (b *RatioBudget) Available() int {
+	b.advance(b.now())
+	credit := b.deposit*b.requests() + b.reserve
+	return int(max(credit/milli-b.retries.Load(), 0))
+}
+
+// advance moves the window to slice now, expiring the slots it passes. One
+// caller moves it at a time; the others carry on with the current slot.
+func (b *RatioBudget) advance(now int64) {
+	if now <= b.cur.Load() || !b.rotating.CompareAndSwap(false, true) {
+		return
+	}
+	c := b.cur.Load()
+	for s := c + 1; s <= now && s <= c+ratioSlices; s++ {
+		i := s % ratioSlices
+		b.reqs[i].Store(0)
+		b.retries.Add(-b.rets[i].Swap(0))
+	}
+	if now > c {
+		b.cur.Store(now)
+	}
+	b.rotating.Store(false)
+}

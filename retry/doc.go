@@ -1,0 +1,78 @@
+// Package retry runs an operation again when it fails: backoff schedules
+// with jitter, a retry loop that honours contexts, deadlines, server hints
+// and permanent errors, and retry budgets that stop a fleet from multiplying
+// its load when a dependency is down.
+//
+// # Usage
+//
+// Build a Retrier once from a Config (the zero Config is valid) and share it:
+//
+//	r, err := retry.New(retry.Config{
+//		MaxAttempts: 5,
+//		MaxElapsed:  10 * time.Second,
+//		Backoff:     retry.Decorrelated(100*time.Millisecond, 5*time.Second),
+//		Retryable:   func(err error) bool { return !errors.Is(err, errBadRequest) },
+//	})
+//	...
+//	err = r.Do(ctx, func(ctx context.Context) error {
+//		return call(ctx) // ctx is cancelled when Do returns
+//	})
+//
+// DoValue does the same for an operation that returns a value. The
+// package-level Do uses the default Config.
+//
+// Schedules: Constant, Linear, Exponential and Fibonacci, and the three
+// jitters of AWS's "Exponential Backoff and Jitter": FullJitter (uniform in
+// [0, t]), EqualJitter (uniform in [t/2, t]) and Decorrelated (uniform in
+// [base, min(cap, 3·previous)]). A Schedule is a pure function of the retry
+// number and the previous delay; none overflows, up to any retry number.
+//
+// Errors: wrap an error with Permanent to stop at once; wrap it with
+// RetryAfter to ask for a specific wait (ParseRetryAfter and
+// HeaderRetryAfter read an HTTP Retry-After header, delta-seconds or
+// HTTP-date). When Do gives up it returns a *Error holding the reason (one
+// of the sentinel errors, or the context's error), the attempt count and
+// every attempt's error; errors.Is matches the reason and any attempt's
+// error.
+//
+// Budgets: a TokenBucket (gRPC's retry throttling: retry only while more than
+// half the tokens remain) or a RatioBudget (Finagle's: retries at most a
+// percentage of requests plus a floor per second, over a sliding window)
+// shared by many Retriers, set as Config.Budget.
+//
+// # Guarantees
+//
+//   - fn's context is derived from the caller's and is cancelled when Do
+//     returns; its Done channel is created only if fn asks for it.
+//   - No wait after the final attempt. A cancelled context ends a wait at once.
+//   - With MaxElapsed, the last wait is shortened to what is left, not
+//     skipped, and no attempt starts after the limit.
+//   - A RetryAfter hint is clamped by MaxDelay and by the time left.
+//   - OnRetry is numbered from 1 and fires only before a retry that happens
+//     (after its wait, so a cancel during the wait does not fire it).
+//   - RatioBudget: for the window it counts at each retry, retries ≤
+//     Percent·requests + MinPerSecond·TTL (property-tested).
+//
+// # Cost
+//
+// A call whose first attempt succeeds makes no allocation of its own: the
+// contexts handed to fn are carved out of 63-slot slabs, so the allocator
+// runs once per 63 calls (32 B per call on average, which go test reports as
+// 0 allocs/op). A slot is never reused, so a context fn keeps stays
+// cancelled, at the price that a slab stays alive while any of its contexts
+// is referenced. Retries allocate nothing either: the failed attempts'
+// errors stay on the stack (up to 8) and are copied out only into the *Error
+// of a call that gives up; a wait allocates one timer per call. Setting
+// MaxElapsed (measured from the start) adds one clock read per call;
+// AttemptTimeout adds a context.WithTimeout per attempt. In bench/,
+// BenchmarkRetrySuccess measured 0.20–0.43× the time of cenkalti/backoff's
+// Retry (3 allocations, 120 B) depending on machine load, and
+// BenchmarkRetryThreeFailures 0.02–0.06× (backoff: 12 allocations).
+//
+// # Concurrency
+//
+// Retrier, every Schedule, TokenBucket and RatioBudget are safe for
+// concurrent use; Retrier holds no mutable state. Hooks (OnRetry, Retryable)
+// run on the goroutine calling Do, with no lock held. The jitters draw from
+// math/rand/v2's global source, which needs no lock.
+package retry

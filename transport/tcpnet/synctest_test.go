@@ -1,0 +1,220 @@
+package tcpnet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/distkit/distkit/transport"
+)
+
+// The tests in this file run whole Transports on an in-memory network of
+// net.Pipe connections inside a synctest bubble. Pipes block on channels and
+// their deadlines use the bubble's virtual clock, so timeouts and backoff are
+// checked to the nanosecond without waiting for real time.
+
+// pipeNet maps addresses to in-memory listeners.
+type pipeNet struct {
+	mu        sync.Mutex
+	listeners map[string]*pipeListener
+	dials     []time.Time // when each dial was attempted
+}
+
+func newPipeNet() *pipeNet { return &pipeNet{listeners: map[string]*pipeListener{}} }
+
+type pipeAddr string
+
+func (a pipeAddr) Network() string { return "pipe" }
+func (a pipeAddr) String() string  { return string(a) }
+
+type pipeListener struct {
+	addr   pipeAddr
+	conns  chan net.Conn
+	done   chan struct{}
+	closer sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.closer.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return l.addr }
+
+func (n *pipeNet) listen(addr string) *pipeListener {
+	l := &pipeListener{addr: pipeAddr(addr), conns: make(chan net.Conn), done: make(chan struct{})}
+	n.mu.Lock()
+	n.listeners[addr] = l
+	n.mu.Unlock()
+	return l
+}
+
+func (n *pipeNet) dial(ctx context.Context, addr string) (net.Conn, error) {
+	n.mu.Lock()
+	n.dials = append(n.dials, time.Now())
+	l := n.listeners[addr]
+	n.mu.Unlock()
+	if l == nil {
+		return nil, errors.New("connection refused")
+	}
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.done:
+		return nil, errors.New("connection refused")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (n *pipeNet) dialTimes() []time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]time.Time(nil), n.dials...)
+}
+
+// node starts a Transport listening on addr in the pipe network.
+func (n *pipeNet) node(t *testing.T, id transport.NodeID, addr string, edit func(*Config)) *Transport {
+	cfg := Config{NodeID: id, ClusterName: "sim"}
+	if edit != nil {
+		edit(&cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	tr := start(cfg.withDefaults(), n.listen(addr), n.dial)
+	t.Cleanup(func() { require.NoError(t, tr.Close()) })
+	return tr
+}
+
+func TestSyncDeliveryOverPipes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		a := n.node(t, "a", "a:1", nil)
+		b := n.node(t, "b", "b:1", nil)
+		require.NoError(t, a.SetPeer("b", "b:1"))
+		require.NoError(t, a.Send(context.Background(), "b", []byte("hi")))
+		require.Equal(t, transport.Message{From: "a", To: "b", Payload: []byte("hi")}, <-b.Recv())
+	})
+}
+
+func TestSyncHalfSentFrameClosedAtReadTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		logs := newLogSink()
+		logs.limit = time.Hour
+		v := n.node(t, "v", "v:1", func(c *Config) { c.Logger = logs.logger() })
+		c, err := n.dial(context.Background(), "v:1")
+		require.NoError(t, err)
+		defer c.Close()
+		go func() {
+			_, _ = c.Write(appendHello(nil, hello{From: "m", To: "v", Cluster: "sim"}))
+			_, _ = readAck(c)
+			// Half a frame, then silence.
+			_, _ = c.Write(append(binary.BigEndian.AppendUint32(nil, 10), 1, 2, 3))
+		}()
+		synctest.Wait()
+		started := time.Now()
+		rec := logs.waitFor(t, "timeout", reasonContains("tcpnet: inbound connection closed", "read timeout mid-frame payload"))
+		require.Equal(t, "m", rec.attrs["peer"])
+		require.Equal(t, DefaultReadTimeout, time.Since(started))
+		require.Zero(t, v.Status().Received)
+	})
+}
+
+func TestSyncSilentConnectionClosedAtHandshakeTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		logs := newLogSink()
+		logs.limit = time.Hour
+		v := n.node(t, "v", "v:1", func(c *Config) { c.Logger = logs.logger() })
+		started := time.Now()
+		c, err := n.dial(context.Background(), "v:1")
+		require.NoError(t, err)
+		defer c.Close()
+		logs.waitFor(t, "timeout", reasonContains("tcpnet: inbound handshake failed", "i/o timeout"))
+		require.Equal(t, DefaultHandshakeTimeout, time.Since(started))
+		synctest.Wait()
+		require.Zero(t, v.Status().InboundConns)
+	})
+}
+
+func TestSyncIdleConnectionClosedAtIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		logs := newLogSink()
+		logs.limit = time.Hour
+		a := n.node(t, "a", "a:1", nil)
+		b := n.node(t, "b", "b:1", func(c *Config) { c.Logger = logs.logger() })
+		require.NoError(t, a.SetPeer("b", "b:1"))
+		require.NoError(t, a.Send(context.Background(), "b", []byte("one")))
+		<-b.Recv()
+		synctest.Wait()
+		last := time.Now()
+		logs.waitFor(t, "idle", reasonContains("tcpnet: inbound connection closed", "idle timeout"))
+		require.Equal(t, DefaultIdleTimeout, time.Since(last))
+		synctest.Wait()
+		require.False(t, a.Status().Peers["b"].Connected, "the sender noticed the close")
+		require.NoError(t, a.Send(context.Background(), "b", []byte("two")))
+		require.Equal(t, "two", string((<-b.Recv()).Payload))
+	})
+}
+
+func TestSyncReconnectBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		a := n.node(t, "a", "a:1", nil)
+		require.NoError(t, a.SetPeer("b", "b:1")) // nobody listens there yet
+		require.NoError(t, a.Send(context.Background(), "b", []byte("queued")))
+		// Let the writer fail for a simulated minute.
+		time.Sleep(time.Minute)
+		dials := n.dialTimes()
+		require.Greater(t, len(dials), 10)
+		// Each wait is within the full-jitter bound of its attempt number.
+		bo := newBackoff(DefaultBackoffBase, DefaultBackoffMax)
+		for i := 1; i < len(dials); i++ {
+			gap := dials[i].Sub(dials[i-1])
+			require.LessOrEqual(t, gap, bo.ceiling(), "wait before attempt %d", i)
+			bo.failures++
+		}
+		// Once the peer appears, the queued message goes through.
+		b := n.node(t, "b", "b:1", nil)
+		require.Equal(t, "queued", string((<-b.Recv()).Payload))
+		st := a.Status().Peers["b"]
+		require.Equal(t, uint64(1), st.Connects)
+		require.Equal(t, uint64(len(dials)), st.ConnectFailures)
+	})
+}
+
+func TestSyncCloseDuringBackoffAndBlockedDelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		a := n.node(t, "a", "a:1", nil)
+		b := n.node(t, "b", "b:1", func(c *Config) { c.RecvQueueSize = 1 })
+		require.NoError(t, a.SetPeer("b", "b:1"))
+		require.NoError(t, a.SetPeer("c", "c:1"))
+		// b's Recv fills up and its reader blocks; c is unreachable.
+		for range 5 {
+			require.NoError(t, a.Send(context.Background(), "b", []byte("x")))
+			require.NoError(t, a.Send(context.Background(), "c", []byte("x")))
+		}
+		synctest.Wait()
+		require.NoError(t, b.Close())
+		require.NoError(t, a.Close())
+	})
+}
