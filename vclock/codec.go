@@ -1,10 +1,12 @@
 package vclock
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"strconv"
+	"unsafe"
 )
 
 // Every encoding in this package starts with one version byte, then
@@ -22,7 +24,7 @@ import (
 //	LamportTime    version, uv time, str replica
 //	Lamport        version, uv time
 //	DVV            version, str dot id, uv dot counter, vector body (uv n, entries as above)
-//	DVVSet[V]      version, uv n, n × (str id, uv counter, uv k, k × value)   see DVVSet.AppendBinary
+//	DVVSet[V]      version, uv n, n × (str id, uv counter, uv k, k × value)   see DVVSet.Encode
 //	Timestamp      version, 8 bytes big-endian packed timestamp
 //
 // All types use version 1. Append-only: a future layout gets a new version
@@ -146,6 +148,12 @@ func appendVectorBody(b []byte, v VersionVector) []byte {
 	return b
 }
 
+// internLimit is the largest decoded vector whose IDs are interned. Interning
+// costs a global table entry per distinct ID, so an input listing millions of
+// made-up replicas would cost far more memory than its length; vectors that
+// large are rare, and compare correctly (if more slowly) without it.
+const internLimit = 256
+
 // readVectorBody decodes what appendVectorBody wrote and checks the vector
 // invariants: IDs strictly increasing, counters non-zero.
 func readVectorBody(b []byte) (VersionVector, []byte, error) {
@@ -154,21 +162,58 @@ func readVectorBody(b []byte) (VersionVector, []byte, error) {
 	if err != nil || n == 0 {
 		return VersionVector{}, b, err
 	}
-	entries := make([]Dot, 0, n)
+	// First pass: validate every entry without allocating, so that bad
+	// input costs nothing and good input is allocated exactly once.
+	body := b
+	var prev []byte
+	idBytes := 0
 	for k := range n {
-		var d Dot
-		d, b, err = readDot(b)
+		l, rest, err := readLen(b, 1, "replica id")
 		if err != nil {
 			return VersionVector{}, nil, err
 		}
-		if d.Counter == 0 {
-			return VersionVector{}, nil, corrupt("zero counter for %q", d.ID)
+		id := rest[:l]
+		c, rest, err := readUvarint(rest[l:], "counter")
+		if err != nil {
+			return VersionVector{}, nil, err
 		}
-		if k > 0 && entries[k-1].ID >= d.ID {
-			return VersionVector{}, nil, corrupt("vector ids not strictly increasing at %q", d.ID)
+		if c == 0 {
+			return VersionVector{}, nil, corrupt("zero counter for %q", id)
 		}
-		d.ID = intern(d.ID)
-		entries = append(entries, d)
+		if k > 0 && bytes.Compare(prev, id) >= 0 {
+			return VersionVector{}, nil, corrupt("vector ids not strictly increasing at %q", id)
+		}
+		prev, idBytes, b = id, idBytes+l, rest
+	}
+	// Second pass: build the entries. The IDs of a large vector share one
+	// string allocation; those of a small one are interned.
+	entries := make([]Dot, n)
+	var ids string
+	if n > internLimit {
+		all := make([]byte, 0, idBytes)
+		for p, k := body, 0; k < n; k++ {
+			l, rest, _ := readLen(p, 1, "")
+			all = append(all, rest[:l]...)
+			_, p, _ = readUvarint(rest[l:], "")
+		}
+		if len(all) > 0 {
+			// all is never written again, so it can back the string.
+			ids = unsafe.String(&all[0], len(all))
+		}
+	}
+	off := 0
+	for k, p := 0, body; k < n; k++ {
+		l, rest, _ := readLen(p, 1, "")
+		var id ReplicaID
+		if n > internLimit {
+			id = ReplicaID(ids[off : off+l])
+			off += l
+		} else {
+			id = intern(ReplicaID(rest[:l]))
+		}
+		c, next, _ := readUvarint(rest[l:], "")
+		entries[k] = Dot{ID: id, Counter: c}
+		p = next
 	}
 	return VersionVector{entries: entries}, b, nil
 }
@@ -206,4 +251,26 @@ func (v *VersionVector) UnmarshalBinary(b []byte) error {
 	}
 	*v = vv
 	return nil
+}
+
+// ReadDot decodes a Dot encoding (as written by Dot.AppendBinary) from the
+// front of b and returns the rest, for formats that embed dots without a
+// length prefix.
+func ReadDot(b []byte) (Dot, []byte, error) {
+	b, err := readVersion(b, "dot")
+	if err != nil {
+		return Dot{}, nil, err
+	}
+	return readDot(b)
+}
+
+// ReadVersionVector decodes a VersionVector encoding (as written by
+// VersionVector.AppendBinary) from the front of b and returns the rest, for
+// formats that embed vectors without a length prefix.
+func ReadVersionVector(b []byte) (VersionVector, []byte, error) {
+	b, err := readVersion(b, "version vector")
+	if err != nil {
+		return VersionVector{}, nil, err
+	}
+	return readVectorBody(b)
 }

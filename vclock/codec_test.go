@@ -126,3 +126,25 @@ func FuzzDot(f *testing.F) {
 		}
 	})
 }
+
+func TestReadPrefixDecoders(t *testing.T) {
+	a := NewVersionVector(Dot{"a", 1})
+	b := NewVersionVector(Dot{"b", 2}, Dot{"c", 3})
+	buf, _ := a.AppendBinary(nil)
+	buf, _ = Dot{"d", 4}.AppendBinary(buf)
+	buf, _ = b.AppendBinary(buf)
+	gotA, rest, err := ReadVersionVector(buf)
+	require.NoError(t, err)
+	gotD, rest, err := ReadDot(rest)
+	require.NoError(t, err)
+	gotB, rest, err := ReadVersionVector(rest)
+	require.NoError(t, err)
+	require.Empty(t, rest)
+	require.True(t, a.Equal(gotA))
+	require.Equal(t, Dot{"d", 4}, gotD)
+	require.True(t, b.Equal(gotB))
+	_, _, err = ReadVersionVector([]byte{9})
+	require.ErrorIs(t, err, ErrCorrupt)
+	_, _, err = ReadDot(nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+}

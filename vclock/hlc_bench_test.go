@@ -1,9 +1,51 @@
 package vclock
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
+
+// mutexHLC is the textbook HLC behind a mutex, as the baseline the
+// lock-free HLC is measured against.
+type mutexHLC struct {
+	mu    sync.Mutex
+	last  uint64
+	clock func() time.Time
+}
+
+func (h *mutexHLC) now() Timestamp {
+	pt := uint64(h.clock().UnixMilli()) << logicalBits
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last = max(pt, h.last+1)
+	return Timestamp(h.last)
+}
+
+// BenchmarkHLCNowMutexBaseline runs the mutex baseline with the fixed
+// clock, to set beside BenchmarkHLCNow/clock=fixed.
+func BenchmarkHLCNowMutexBaseline(b *testing.B) {
+	fixed := time.UnixMilli(1_800_000_000_000)
+	h := &mutexHLC{clock: func() time.Time { return fixed }}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		for b.Loop() {
+			sinkTS = h.now()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		b.RunParallel(func(pb *testing.PB) {
+			var t Timestamp
+			for pb.Next() {
+				t = h.now()
+			}
+			sinkTS = t
+		})
+	})
+}
 
 var sinkTS Timestamp
 
@@ -58,4 +100,27 @@ func BenchmarkHLCUpdate(b *testing.B) {
 		}
 		sinkTS = ts
 	}
+}
+
+var sinkInt int64
+
+// BenchmarkClockRead measures the physical clock reads an HLC can build on,
+// as the floor under BenchmarkHLCNow/clock=system: time.Since reads only the
+// monotonic clock, time.Now reads the wall and the monotonic clock.
+func BenchmarkClockRead(b *testing.B) {
+	start := time.Now()
+	b.Run("time.Since", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		for b.Loop() {
+			sinkInt += int64(time.Since(start))
+		}
+	})
+	b.Run("time.Now", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		for b.Loop() {
+			sinkInt += time.Now().UnixMilli()
+		}
+	})
 }

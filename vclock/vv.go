@@ -72,28 +72,28 @@ func NewVersionVector(dots ...Dot) VersionVector {
 func (v VersionVector) Len() int { return len(v.entries) }
 
 // find returns the index of id in v.entries, or where it would be inserted,
-// and whether it is present. Vectors are usually small, so a linear scan
-// beats a binary search below a few dozen entries.
+// and whether it is present, by binary search. Each probe is one three-way
+// string comparison, so even at 16 entries this makes four or five calls
+// where a linear scan makes eight on average.
 func (v VersionVector) find(id ReplicaID) (int, bool) {
 	e := v.entries
-	if len(e) <= 16 {
-		for i := range e {
-			if e[i].ID >= id {
-				return i, e[i].ID == id
-			}
-		}
-		return len(e), false
-	}
 	lo, hi := 0, len(e)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if e[m].ID < id {
+		c := 0
+		if !sharedID(e[m].ID, id) {
+			c = cmpID(e[m].ID, id)
+		}
+		switch {
+		case c == 0:
+			return m, true
+		case c < 0:
 			lo = m + 1
-		} else {
+		default:
 			hi = m
 		}
 	}
-	return lo, lo < len(e) && e[lo].ID == id
+	return lo, false
 }
 
 // Get returns the counter of replica id: how many of its events v has seen.
@@ -176,11 +176,15 @@ func (v *VersionVector) Merge(o VersionVector) {
 	// taken until then are part of the result either way.
 	i, j := 0, 0
 	for j < len(b) && i < len(a) {
-		if sameID(a[i].ID, b[j].ID) {
+		c := 0
+		if !sharedID(a[i].ID, b[j].ID) {
+			c = cmpID(a[i].ID, b[j].ID)
+		}
+		if c == 0 {
 			a[i].Counter = max(a[i].Counter, b[j].Counter)
 			i++
 			j++
-		} else if a[i].ID < b[j].ID {
+		} else if c < 0 {
 			i++
 		} else {
 			break
@@ -192,12 +196,16 @@ func (v *VersionVector) Merge(o VersionVector) {
 	// Count the entries of the union from where the fast path stopped.
 	n := len(a) + len(b) - j
 	for i < len(a) && j < len(b) {
+		c := 0
+		if !sharedID(a[i].ID, b[j].ID) {
+			c = cmpID(a[i].ID, b[j].ID)
+		}
 		switch {
-		case sameID(a[i].ID, b[j].ID):
+		case c == 0:
 			n--
 			i++
 			j++
-		case a[i].ID < b[j].ID:
+		case c < 0:
 			i++
 		default:
 			j++
@@ -214,14 +222,21 @@ func (v *VersionVector) Merge(o VersionVector) {
 	}
 	i, j = len(v.entries)-1, len(b)-1
 	for w := n - 1; w >= 0; w-- {
+		c := 1 // a[i] goes next
+		if j >= 0 {
+			c = -1 // b[j] goes next
+			if i >= 0 {
+				c = 0
+				if !sharedID(a[i].ID, b[j].ID) {
+					c = cmpID(a[i].ID, b[j].ID)
+				}
+			}
+		}
 		switch {
-		case j < 0:
-			a[w] = a[i]
-			i--
-		case i < 0 || a[i].ID < b[j].ID:
+		case c < 0:
 			a[w] = b[j]
 			j--
-		case sameID(a[i].ID, b[j].ID):
+		case c == 0:
 			a[w] = Dot{ID: a[i].ID, Counter: max(a[i].Counter, b[j].Counter)}
 			i--
 			j--
@@ -233,11 +248,14 @@ func (v *VersionVector) Merge(o VersionVector) {
 	v.entries = a
 }
 
-// intern returns the canonical copy of id. Every ID stored in a vector is
-// interned, so that the same replica in two vectors is usually the same
-// string in memory and sameID decides equality by comparing pointers. This
-// costs one lookup when a replica first enters a vector, and saves a call
-// per entry in every Compare and Merge after that.
+// intern returns the canonical copy of id. IDs entering a vector are
+// interned (except in decoded vectors above internLimit entries), so that the
+// same replica in two vectors is usually the same string in memory and
+// sharedID decides equality by comparing pointers. This costs one lookup
+// when a replica first enters a vector, and saves a call per entry in every
+// Compare and Merge after that. The intern table holds its strings weakly,
+// so an ID no vector uses any more can be collected, and a later vector may
+// then get a different copy: equality must never rely on pointers alone.
 func intern(id ReplicaID) ReplicaID {
 	return ReplicaID(unique.Make(string(id)).Value())
 }
@@ -247,6 +265,17 @@ func intern(id ReplicaID) ReplicaID {
 func sameID(a, b ReplicaID) bool {
 	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
 }
+
+// sharedID reports whether a and b are the same string in memory, which
+// interning makes the common case for equal IDs. It is small enough to
+// inline, unlike a full comparison.
+func sharedID(a, b ReplicaID) bool {
+	return len(a) == len(b) && unsafe.StringData(string(a)) == unsafe.StringData(string(b))
+}
+
+// cmpID is strings.Compare(a, b) for IDs that are not sharedID. Callers
+// test sharedID first so that the common case makes no call.
+func cmpID(a, b ReplicaID) int { return strings.Compare(string(a), string(b)) }
 
 // Compare reports how v relates to o: Equal if they have the same entries,
 // Before if o has seen everything v has and more, After for the reverse, and
@@ -271,8 +300,12 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 		if aAhead && bAhead {
 			return Concurrent
 		}
+		c := 0
+		if !sharedID(a[i].ID, b[j].ID) {
+			c = cmpID(a[i].ID, b[j].ID)
+		}
 		switch {
-		case sameID(a[i].ID, b[j].ID):
+		case c == 0:
 			if a[i].Counter > b[j].Counter {
 				aAhead = true
 			} else if a[i].Counter < b[j].Counter {
@@ -280,7 +313,7 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 			}
 			i++
 			j++
-		case a[i].ID < b[j].ID:
+		case c < 0:
 			aAhead = true // counters are never zero, so a is ahead on a[i].ID
 			i++
 		default:
