@@ -229,32 +229,7 @@ func (c *context) clone() context {
 	return context{vv: slices.Clone(c.vv), cloud: slices.Clone(c.cloud)}
 }
 
-// equal reports whether two compacted contexts hold the same dots.
-func (c *context) equal(o *context) bool {
-	return slices.Equal(c.vv, o.vv) && slices.Equal(c.cloud, o.cloud)
-}
-
-// leq reports whether every dot of c is in o.
-func (c *context) leq(o *context) bool {
-	for _, d := range c.vv {
-		if o.base(d.ID) < d.Counter {
-			// Dots above o's vector entry must all be in o's cloud.
-			for n := o.base(d.ID) + 1; n <= d.Counter; n++ {
-				if !o.contains(Dot{ID: d.ID, Counter: n}) {
-					return false
-				}
-			}
-		}
-	}
-	for _, d := range c.cloud {
-		if !o.contains(d) {
-			return false
-		}
-	}
-	return true
-}
-
-// dotCount returns the number of entries the context stores: vector
+// size returns the number of entries the context stores: vector
 // entries plus cloud dots.
 func (c *context) size() (vector, cloud int) { return len(c.vv), len(c.cloud) }
 
