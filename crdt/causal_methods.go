@@ -80,8 +80,10 @@ func (x *AWSet[E]) retag(f func(Dot) Dot) *AWSet[E] {
 	x.c.store = x.c.store.retag(f)
 	return x
 }
-func (x *AWSet[E]) bottom() bool        { return x == nil || x.c.store.bottom() }
-func (x *AWSet[E]) eachDot(f func(Dot)) { x.c.store.eachDot(f) }
+func (x *AWSet[E]) same(o *AWSet[E]) bool     { return x == o }
+func (x *AWSet[E]) coveredBy(c *context) bool { return x.c.store.coveredBy(c) }
+func (x *AWSet[E]) bottom() bool              { return x == nil || x.c.store.bottom() }
+func (x *AWSet[E]) eachDot(f func(Dot))       { x.c.store.eachDot(f) }
 func (x *AWSet[E]) clone() *AWSet[E] {
 	return &AWSet[E]{c: causal[dotMap[E, dotSet]]{store: x.c.store.clone()}}
 }
@@ -176,8 +178,10 @@ func (x *RWSet[E]) retag(f func(Dot) Dot) *RWSet[E] {
 	x.c.store = x.c.store.retag(f)
 	return x
 }
-func (x *RWSet[E]) bottom() bool        { return x == nil || x.c.store.bottom() }
-func (x *RWSet[E]) eachDot(f func(Dot)) { x.c.store.eachDot(f) }
+func (x *RWSet[E]) same(o *RWSet[E]) bool     { return x == o }
+func (x *RWSet[E]) coveredBy(c *context) bool { return x.c.store.coveredBy(c) }
+func (x *RWSet[E]) bottom() bool              { return x == nil || x.c.store.bottom() }
+func (x *RWSet[E]) eachDot(f func(Dot))       { x.c.store.eachDot(f) }
 func (x *RWSet[E]) clone() *RWSet[E] {
 	return &RWSet[E]{c: causal[dotMap[E, dotFun[bool]]]{store: x.c.store.clone()}}
 }
@@ -272,8 +276,10 @@ func (x *MVRegister[V]) retag(f func(Dot) Dot) *MVRegister[V] {
 	x.c.store = x.c.store.retag(f)
 	return x
 }
-func (x *MVRegister[V]) bottom() bool        { return x == nil || x.c.store.bottom() }
-func (x *MVRegister[V]) eachDot(f func(Dot)) { x.c.store.eachDot(f) }
+func (x *MVRegister[V]) same(o *MVRegister[V]) bool { return x == o }
+func (x *MVRegister[V]) coveredBy(c *context) bool  { return x.c.store.coveredBy(c) }
+func (x *MVRegister[V]) bottom() bool               { return x == nil || x.c.store.bottom() }
+func (x *MVRegister[V]) eachDot(f func(Dot))        { x.c.store.eachDot(f) }
 func (x *MVRegister[V]) clone() *MVRegister[V] {
 	return &MVRegister[V]{c: causal[dotFun[V]]{store: x.c.store.clone()}}
 }
@@ -368,6 +374,8 @@ func (x *EWFlag) retag(f func(Dot) Dot) *EWFlag {
 	x.c.store = x.c.store.retag(f)
 	return x
 }
+func (x *EWFlag) same(o *EWFlag) bool                  { return x == o }
+func (x *EWFlag) coveredBy(c *context) bool            { return x.c.store.coveredBy(c) }
 func (x *EWFlag) bottom() bool                         { return x == nil || x.c.store.bottom() }
 func (x *EWFlag) eachDot(f func(Dot))                  { x.c.store.eachDot(f) }
 func (x *EWFlag) clone() *EWFlag                       { return &EWFlag{c: causal[dotSet]{store: x.c.store.clone()}} }
@@ -462,6 +470,8 @@ func (x *DWFlag) retag(f func(Dot) Dot) *DWFlag {
 	x.c.store = x.c.store.retag(f)
 	return x
 }
+func (x *DWFlag) same(o *DWFlag) bool                  { return x == o }
+func (x *DWFlag) coveredBy(c *context) bool            { return x.c.store.coveredBy(c) }
 func (x *DWFlag) bottom() bool                         { return x == nil || x.c.store.bottom() }
 func (x *DWFlag) eachDot(f func(Dot))                  { x.c.store.eachDot(f) }
 func (x *DWFlag) clone() *DWFlag                       { return &DWFlag{c: causal[dotFun[bool]]{store: x.c.store.clone()}} }
@@ -556,8 +566,10 @@ func (x *PNCounter) retag(f func(Dot) Dot) *PNCounter {
 	x.c.store = x.c.store.retag(f)
 	return x
 }
-func (x *PNCounter) bottom() bool        { return x == nil || x.c.store.bottom() }
-func (x *PNCounter) eachDot(f func(Dot)) { x.c.store.eachDot(f) }
+func (x *PNCounter) same(o *PNCounter) bool    { return x == o }
+func (x *PNCounter) coveredBy(c *context) bool { return x.c.store.coveredBy(c) }
+func (x *PNCounter) bottom() bool              { return x == nil || x.c.store.bottom() }
+func (x *PNCounter) eachDot(f func(Dot))       { x.c.store.eachDot(f) }
 func (x *PNCounter) clone() *PNCounter {
 	return &PNCounter{c: causal[dotFun[pn]]{store: x.c.store.clone()}}
 }
@@ -652,8 +664,10 @@ func (x *ORMap[K, V]) retag(f func(Dot) Dot) *ORMap[K, V] {
 	x.c.store = x.c.store.retag(f)
 	return x
 }
-func (x *ORMap[K, V]) bottom() bool        { return x == nil || x.c.store.bottom() }
-func (x *ORMap[K, V]) eachDot(f func(Dot)) { x.c.store.eachDot(f) }
+func (x *ORMap[K, V]) same(o *ORMap[K, V]) bool  { return x == o }
+func (x *ORMap[K, V]) coveredBy(c *context) bool { return x.c.store.coveredBy(c) }
+func (x *ORMap[K, V]) bottom() bool              { return x == nil || x.c.store.bottom() }
+func (x *ORMap[K, V]) eachDot(f func(Dot))       { x.c.store.eachDot(f) }
 func (x *ORMap[K, V]) clone() *ORMap[K, V] {
 	return &ORMap[K, V]{c: causal[dotMap[K, V]]{store: x.c.store.clone()}}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/distkit/distkit/crdt"
@@ -529,12 +530,7 @@ func TestLaws(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
-	// A cluster case runs dozens of steps, each checking invariants on
-	// every replica, so by default it runs fewer cases than the laws; an
-	// explicit -rapid.checks applies to both.
-	if !checksSet {
-		setFlag(t, "rapid.checks", "200")
-	}
+	setFlag(t, "rapid.checks", strconv.Itoa(*clusterChecks))
 	t.Run("AWSet", func(t *testing.T) { crdttest.Cluster(t, awsetSpec()) })
 	t.Run("RWSet", func(t *testing.T) { crdttest.Cluster(t, rwsetSpec()) })
 	t.Run("DWFlag", func(t *testing.T) { crdttest.Cluster(t, dwSpec()) })

@@ -21,6 +21,15 @@ type dotStore[S any] interface {
 	join(o S, c, oc *context) S
 	// bottom reports whether the store holds no dots.
 	bottom() bool
+	// same reports, cheaply and conservatively, whether o is the receiver
+	// itself (the result of a join that changed nothing), so that joins
+	// can skip writing it back.
+	same(o S) bool
+	// coveredBy reports whether c has seen any dot of the store. A join
+	// can only drop dots the other side's context covers, so a store it
+	// does not cover survives a join unchanged apart from what the other
+	// side adds.
+	coveredBy(c *context) bool
 	// eachDot calls f for every dot in the store.
 	eachDot(f func(Dot))
 	// clone returns a copy sharing no mutable memory with the receiver.
@@ -85,6 +94,25 @@ type dotSet struct {
 func singleDot(d Dot) dotSet { return dotSet{one: d} }
 
 func (s dotSet) bottom() bool { return s.one.Counter == 0 }
+
+func (s dotSet) same(o dotSet) bool {
+	return s.one == o.one && len(s.more) == len(o.more) && (len(s.more) == 0 || &s.more[0] == &o.more[0])
+}
+
+func (s dotSet) coveredBy(c *context) bool {
+	if s.bottom() {
+		return false
+	}
+	if c.contains(s.one) {
+		return true
+	}
+	for _, d := range s.more {
+		if c.contains(d) {
+			return true
+		}
+	}
+	return false
+}
 
 func (s dotSet) len() int {
 	if s.bottom() {
@@ -188,6 +216,19 @@ type dotVal[V any] struct {
 }
 
 func (f dotFun[V]) bottom() bool { return len(f.entries) == 0 }
+
+func (f dotFun[V]) same(o dotFun[V]) bool {
+	return len(f.entries) == len(o.entries) && (len(f.entries) == 0 || &f.entries[0] == &o.entries[0])
+}
+func (f dotFun[V]) coveredBy(c *context) bool {
+	for _, e := range f.entries {
+		if c.contains(e.dot) {
+			return true
+		}
+	}
+	return false
+}
+
 func (f dotFun[V]) eachDot(fn func(Dot)) {
 	for _, e := range f.entries {
 		fn(e.dot)
@@ -264,6 +305,10 @@ func (m dotMap[K, S]) len() int {
 
 func (m dotMap[K, S]) bottom() bool { return m.len() == 0 }
 
+// same is never sure for maps: a join updates a Go map in place, so
+// writing it back is cheap, and an inline entry may have changed.
+func (m dotMap[K, S]) same(dotMap[K, S]) bool { return false }
+
 // all yields the entries. The map must not change during the iteration,
 // except through set or del of the key being visited.
 func (m dotMap[K, S]) all(yield func(K, S) bool) {
@@ -286,6 +331,15 @@ func (m dotMap[K, S]) keys(yield func(K) bool) {
 			return
 		}
 	}
+}
+
+func (m dotMap[K, S]) coveredBy(c *context) bool {
+	for _, s := range m.all {
+		if s.coveredBy(c) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m dotMap[K, S]) eachDot(f func(Dot)) {
@@ -359,19 +413,27 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 	// empty is only ever passed as the argument of join, which never
 	// changes its argument, so one serves every key.
 	empty := zero.empty()
+	// First, the entries of m that o's context has seen some dot of: only
+	// those can lose dots, so only those need o's entry now. An entry o
+	// has not seen is left for the second loop, which joins it with o's
+	// entry if o has one. Disjoint sets thus cost one pass over each
+	// side and no lookups into o for m's keys.
 	if m.m != nil {
 		for k, s := range m.m {
+			if !s.coveredBy(oc) {
+				continue
+			}
 			os, ok := o.get(k)
 			if !ok {
 				os = empty
 			}
 			if js := s.join(os, c, oc); js.bottom() {
 				delete(m.m, k)
-			} else {
+			} else if !js.same(s) {
 				m.m[k] = js
 			}
 		}
-	} else if m.has {
+	} else if m.has && m.s.coveredBy(oc) {
 		os, ok := o.get(m.k)
 		if !ok {
 			os = empty
@@ -391,13 +453,20 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 		m.m = nm
 		m.clearInline()
 	}
+	// Then every entry of o. Joining an entry the first loop already
+	// joined again with the same sides changes nothing (the join is
+	// idempotent while the contexts stay as they are), and a key the
+	// first loop dropped gets back only dots c has not seen, of which
+	// there are none.
 	for k, os := range o.all {
-		if _, ok := m.get(k); ok {
+		if s, ok := m.get(k); ok {
+			if js := s.join(os, c, oc); js.bottom() {
+				m.del(k)
+			} else if !js.same(s) {
+				m.set(k, js)
+			}
 			continue
 		}
-		// A key only in o, or one the loop above dropped (joining its
-		// dots again with an empty store keeps none, so that is
-		// harmless).
 		if js := zero.empty().join(os, c, oc); !js.bottom() {
 			m.set(k, js.clone())
 		}
