@@ -173,3 +173,38 @@ func FuzzLWWMap(f *testing.F) {
 	m.Delete("b", "k", 5)
 	fuzzDecoder(f, func() *crdt.LWWMap[string, []byte] { return new(crdt.LWWMap[string, []byte]) }, &m)
 }
+
+type (
+	awsetT  = crdt.AWSet[string]
+	pnT     = crdt.PNCounter
+	lwwSetT = crdt.LWWSet[string]
+)
+
+func seedPN() *crdt.PNCounter {
+	var a, b crdt.PNCounter
+	a.Inc("a", 3)
+	b.Dec("b", 300)
+	a.Merge(&b)
+	return &a
+}
+
+func seedNested() *nestedT {
+	type inner = crdt.ORMap[string, *crdt.AWSet[string]]
+	var m nestedT
+	m.Update("u", func(in *inner) *inner {
+		return in.Update("tags", func(s *crdt.AWSet[string]) *crdt.AWSet[string] { return s.Add("a", "x") })
+	})
+	m.Update("v", func(in *inner) *inner {
+		return in.Update("t", func(s *crdt.AWSet[string]) *crdt.AWSet[string] { return s.Add("b", "y") })
+	})
+	m.Remove("v")
+	return &m
+}
+
+func seedLWWSet() *crdt.LWWSet[string] {
+	s := crdt.NewLWWSet[string](crdt.RemoveWins)
+	s.Add("x", 3)
+	s.Add("y", 4)
+	s.Remove("x", 5)
+	return s
+}
