@@ -29,6 +29,28 @@ func BenchmarkAWSetAdd(b *testing.B) {
 	}
 }
 
+// BenchmarkMapGetSetBaseline is the floor for BenchmarkAWSetAdd: one
+// lookup and one store in a 100,000-entry Go map, as Add must do, with no
+// causal bookkeeping and no delta.
+func BenchmarkMapGetSetBaseline(b *testing.B) {
+	m := make(map[string]crdt.Dot)
+	elems := make([]string, 100_000)
+	for i := range elems {
+		elems[i] = "e" + strconv.Itoa(i)
+		m[elems[i]] = crdt.Dot{ID: "r0", Counter: uint64(i + 1)}
+	}
+	b.ReportAllocs()
+	reportCPU(b)
+	i := 0
+	for b.Loop() {
+		e := elems[i%len(elems)]
+		d := m[e]
+		d.Counter++
+		m[e] = d
+		i++
+	}
+}
+
 // disjointSets returns two sets of n elements each, written by disjoint
 // halves of 20 replicas.
 func disjointSets(n int) (*crdt.AWSet[string], *crdt.AWSet[string]) {

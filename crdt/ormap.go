@@ -51,6 +51,13 @@ func (x *ORMap[K, V]) Update(key K, fn func(V) V) *ORMap[K, V] {
 	x.c.ctx, *vc = *vc, context{}
 	x.c.store.set(key, v)
 	var out ORMap[K, V]
+	if !isNil(d) && d.same(v) {
+		// fn returned the value itself rather than a delta: ship a copy
+		// of it, whose dots are its own context, so that the delta shares
+		// no memory with the map.
+		d = v.clone()
+		*d.ctxRef() = removeDots(v)
+	}
 	if !isNil(d) {
 		dc := d.ctxRef()
 		out.c.ctx, *dc = *dc, context{}

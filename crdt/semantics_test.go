@@ -194,3 +194,15 @@ func TestORMapNested(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"u1":{"tags":["x","y"]}}`, string(j))
 }
+
+func TestORMapUpdateReturningTheValue(t *testing.T) {
+	var a, b cart
+	d := a.Update("x", func(c *crdt.PNCounter) *crdt.PNCounter {
+		c.Inc("a", 2)
+		return c // not the delta: Update copes
+	})
+	b.Merge(d)
+	a.Update("x", func(c *crdt.PNCounter) *crdt.PNCounter { return c.Inc("a", 1) })
+	cb, _ := b.Get("x")
+	require.Equal(t, int64(2), cb.Value(), "the delta must not alias a's value")
+}
