@@ -203,21 +203,39 @@ func mergeSortedDots(a, b []Dot) []Dot {
 
 // compact folds cloud dots that are contiguous with the vector into it and
 // drops those it already covers. The cloud is sorted by replica, then
-// counter, so one pass suffices: O(n) after the O(n log n) sort that keeps
-// the cloud ordered.
+// counter, so one pass over each replica's run suffices, with one vector
+// lookup per replica: O(n) after the O(n log n) sort that keeps the cloud
+// ordered.
 func (c *context) compact() {
-	out := c.cloud[:0]
-	for _, d := range c.cloud {
-		b := c.base(d.ID)
-		switch {
-		case d.Counter <= b:
-		case d.Counter == b+1:
-			c.setBase(d.ID, d.Counter)
-		default:
-			out = append(out, d)
+	cl := c.cloud
+	out := cl[:0]
+	for i := 0; i < len(cl); {
+		id := cl[i].ID
+		j := i + 1
+		for j < len(cl) && cl[j].ID == id {
+			j++
 		}
+		idx, ok := c.find(id)
+		var b uint64
+		if ok {
+			b = c.vv[idx].Counter
+		}
+		k := i
+		for ; k < j && cl[k].Counter <= b+1; k++ {
+			b = max(b, cl[k].Counter)
+		}
+		switch {
+		case ok:
+			c.vv[idx].Counter = b
+		case b > 0:
+			c.vv = slices.Insert(c.vv, idx, Dot{ID: id, Counter: b})
+		}
+		// The rest of the run is not contiguous; out never overtakes k,
+		// so copying forward within the same array is safe.
+		out = append(out, cl[k:j]...)
+		i = j
 	}
-	clear(c.cloud[len(out):])
+	clear(cl[len(out):])
 	if len(out) == 0 {
 		out = nil
 	}
