@@ -40,7 +40,7 @@ func (x *AWSet[E]) Add(id ReplicaID, e E) *AWSet[E] {
 	dc := context{vv: box.vv[:0], cloud: box.cloud[:0]}
 	if !old.bottom() {
 		dc.add(old.one)
-		for _, o := range old.more {
+		for _, o := range old.rest() {
 			dc.add(o)
 		}
 	}

@@ -87,8 +87,21 @@ func removeDots[S dotStore[S]](s S) context {
 // has exactly one dot, so the first is kept inline and only concurrent
 // additions spill into more.
 type dotSet struct {
-	one  Dot   // zero when the set is empty
-	more []Dot // dots after one, sorted; never shared with another set being changed
+	one  Dot    // zero when the set is empty
+	more *[]Dot // dots after one, sorted; nil when there are none
+}
+
+// A dotSet is immutable: operations build new sets and never write into
+// more, so copies may share it freely. more is a pointer rather than a
+// slice so that the common single-dot set is 32 bytes, which keeps the
+// maps of large sets small.
+
+// rest returns the dots after the first.
+func (s dotSet) rest() []Dot {
+	if s.more == nil {
+		return nil
+	}
+	return *s.more
 }
 
 func singleDot(d Dot) dotSet { return dotSet{one: d} }
@@ -96,7 +109,7 @@ func singleDot(d Dot) dotSet { return dotSet{one: d} }
 func (s dotSet) bottom() bool { return s.one.Counter == 0 }
 
 func (s dotSet) same(o dotSet) bool {
-	return s.one == o.one && len(s.more) == len(o.more) && (len(s.more) == 0 || &s.more[0] == &o.more[0])
+	return s.one == o.one && s.more == o.more
 }
 
 func (s dotSet) coveredBy(c *context) bool {
@@ -106,7 +119,7 @@ func (s dotSet) coveredBy(c *context) bool {
 	if c.contains(s.one) {
 		return true
 	}
-	for _, d := range s.more {
+	for _, d := range s.rest() {
 		if c.contains(d) {
 			return true
 		}
@@ -118,7 +131,7 @@ func (s dotSet) len() int {
 	if s.bottom() {
 		return 0
 	}
-	return 1 + len(s.more)
+	return 1 + len(s.rest())
 }
 
 func (s dotSet) eachDot(f func(Dot)) {
@@ -126,7 +139,7 @@ func (s dotSet) eachDot(f func(Dot)) {
 		return
 	}
 	f(s.one)
-	for _, d := range s.more {
+	for _, d := range s.rest() {
 		f(d)
 	}
 }
@@ -135,7 +148,7 @@ func (s dotSet) has(d Dot) bool {
 	if s.one == d {
 		return true
 	}
-	_, ok := slices.BinarySearchFunc(s.more, d, Dot.Compare)
+	_, ok := slices.BinarySearchFunc(s.rest(), d, Dot.Compare)
 	return ok
 }
 
@@ -146,12 +159,13 @@ func dotSetOf(ds []Dot) dotSet {
 	}
 	s := dotSet{one: ds[0]}
 	if len(ds) > 1 {
-		s.more = ds[1:]
+		rest := ds[1:]
+		s.more = &rest
 	}
 	return s
 }
 
-func (s dotSet) clone() dotSet { return dotSet{one: s.one, more: slices.Clone(s.more)} }
+func (s dotSet) clone() dotSet { return s } // immutable: see dotSet
 func (dotSet) empty() dotSet   { return dotSet{} }
 
 func (s dotSet) join(o dotSet, c, oc *context) dotSet {
@@ -166,7 +180,7 @@ func (s dotSet) join(o dotSet, c, oc *context) dotSet {
 	}
 	// Fast paths for the shapes that dominate: equal single dots, and one
 	// side empty.
-	if len(s.more) == 0 && len(o.more) == 0 {
+	if s.more == nil && o.more == nil {
 		switch {
 		case s.one == o.one:
 			return s
@@ -198,8 +212,8 @@ func (s dotSet) join(o dotSet, c, oc *context) dotSet {
 }
 
 func (s dotSet) maxDot() Dot {
-	if len(s.more) > 0 {
-		return s.more[len(s.more)-1]
+	if r := s.rest(); len(r) > 0 {
+		return r[len(r)-1]
 	}
 	return s.one
 }
