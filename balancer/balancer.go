@@ -68,7 +68,9 @@ type Config struct {
 	Endpoints []Endpoint
 	// Seed seeds the random choices of PowerOfTwoChoices. The same seed and
 	// the same sequence of calls give the same picks, which makes
-	// simulations reproducible. Zero draws a random seed.
+	// simulations reproducible; the seeded sequence is one atomic counter
+	// shared by all goroutines. Zero uses the runtime's per-thread random
+	// source instead, which is faster under parallel Picks.
 	Seed uint64
 	// DecayTime is the time constant of PowerOfTwoChoices' latency average:
 	// a sample's weight falls by e every DecayTime, and an endpoint that
@@ -189,10 +191,11 @@ type snapshot struct {
 }
 
 // Balancer spreads requests over endpoints by one Policy. It is safe for
-// concurrent use: Pick and Done take no lock for RoundRobin,
-// LeastOutstanding and PowerOfTwoChoices (an atomic snapshot of the
-// endpoints plus per-endpoint atomic counters); WeightedRoundRobin's Pick
-// takes a short mutex because its state changes on every pick.
+// concurrent use: Pick takes no lock for RoundRobin, LeastOutstanding,
+// PowerOfTwoChoices and ConsistentHash (an atomic snapshot of the endpoints
+// plus per-endpoint atomic counters); WeightedRoundRobin's Pick takes a
+// short mutex because its state changes on every pick, and
+// PowerOfTwoChoices' Done takes a per-endpoint mutex to update the average.
 type Balancer struct {
 	policy  Policy
 	decay   float64 // ns
@@ -202,7 +205,8 @@ type Balancer struct {
 	logger  *slog.Logger
 	snap    atomic.Pointer[snapshot]
 	rr      atomic.Uint64
-	rng     atomic.Uint64
+	rng     atomic.Uint64 // splitmix64 state when seeded
+	seeded  bool
 	lastNow atomic.Int64 // ns since base of the latest Done
 	bounded *hashring.Bounded
 	mu      sync.Mutex // serializes SetEndpoints and SetHealthy
@@ -229,11 +233,8 @@ func New(cfg Config) (*Balancer, error) {
 		b.now = time.Now
 	}
 	b.base = b.now()
-	seed := cfg.Seed
-	if seed == 0 {
-		seed = randomSeed()
-	}
-	b.rng.Store(seed)
+	b.seeded = cfg.Seed != 0
+	b.rng.Store(cfg.Seed)
 	if b.policy == ConsistentHash {
 		bd, err := hashring.NewBounded(cfg.bounded())
 		if err != nil {
@@ -296,22 +297,31 @@ func (b *Balancer) SetEndpoints(eps ...Endpoint) error {
 // SetHealthy marks an endpoint up (true) or down (false). A down endpoint
 // is never picked; its in-flight requests still finish and are counted.
 func (b *Balancer) SetHealthy(name string, up bool) error {
+	changed, err := b.setHealthy(name, up)
+	// The logger is user code: call it after the lock is released.
+	if changed && b.logger != nil {
+		b.logger.Info("balancer: endpoint health changed", "endpoint", name, "up", up)
+	}
+	return err
+}
+
+func (b *Balancer) setHealthy(name string, up bool) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.snap.Load()
 	i, ok := old.byName[name]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownEndpoint, name)
+		return false, fmt.Errorf("%w: %q", ErrUnknownEndpoint, name)
 	}
 	if old.all[i].up == up {
-		return nil
+		return false, nil
 	}
 	all := append([]endpoint(nil), old.all...)
 	all[i].up = up
-	if b.logger != nil {
-		b.logger.Info("balancer: endpoint health changed", "endpoint", name, "up", up)
+	if err := b.publishLocked(all); err != nil {
+		return false, err
 	}
-	return b.publishLocked(all)
+	return true, nil
 }
 
 // publishLocked builds and stores a snapshot of all, and mirrors the
@@ -331,11 +341,47 @@ func (b *Balancer) publishLocked(all []endpoint) error {
 		nodes = append(nodes, hashring.Node{ID: e.Name, Weight: float64(w)})
 	}
 	if b.bounded != nil {
-		if err := b.bounded.Set(nodes...); err != nil {
+		if err := syncRing(b.bounded, nodes); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
 	b.snap.Store(s)
+	return nil
+}
+
+// syncRing makes the bounded-load ring's membership equal to want. A health
+// flap changes one node: Add or Remove merges its points in O(P), where a
+// full Set re-sorts all P points, so a few changes are applied one by one.
+func syncRing(bd *hashring.Bounded, want []hashring.Node) error {
+	have := make(map[string]float64)
+	for _, n := range bd.Nodes() {
+		have[n.ID] = n.Weight
+	}
+	wanted := make(map[string]bool, len(want))
+	var add []hashring.Node
+	for _, n := range want {
+		wanted[n.ID] = true
+		if w, ok := have[n.ID]; !ok || w != n.Weight {
+			add = append(add, n)
+		}
+	}
+	var remove []string
+	for id := range have {
+		if !wanted[id] {
+			remove = append(remove, id)
+		}
+	}
+	if len(add)+len(remove) > 4 {
+		return bd.Set(want...)
+	}
+	for _, id := range remove {
+		bd.Remove(id)
+	}
+	for _, n := range add {
+		if err := bd.Add(n.ID, n.Weight); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

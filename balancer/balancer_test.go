@@ -1,8 +1,10 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -240,4 +242,66 @@ func TestConcurrent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoggerOutsideLock logs health changes through a handler that calls
+// back into the Balancer: it would deadlock if the logger ran under the
+// writers' mutex.
+func TestLoggerOutsideLock(t *testing.T) {
+	var b *Balancer
+	h := &reentrantHandler{check: func() { _ = b.SetEndpoints(b.statusEndpoints()...) }}
+	var err error
+	b, err = New(Config{Endpoints: eps("a", "b"), Logger: slog.New(h)})
+	require.NoError(t, err)
+	require.NoError(t, b.SetHealthy("a", false))
+	require.NoError(t, b.SetHealthy("a", false)) // no change, no log
+	require.Equal(t, 1, h.calls)
+}
+
+func (b *Balancer) statusEndpoints() []Endpoint {
+	var out []Endpoint
+	for _, st := range b.Status() {
+		out = append(out, Endpoint{Name: st.Name, Weight: st.Weight})
+	}
+	return out
+}
+
+type reentrantHandler struct {
+	check func()
+	calls int
+}
+
+func (h *reentrantHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *reentrantHandler) Handle(context.Context, slog.Record) error {
+	h.calls++
+	h.check()
+	return nil
+}
+func (h *reentrantHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *reentrantHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestConsistentHashRingFollowsHealth checks that the affinity ring always
+// holds exactly the healthy endpoints with their weights, whether changes
+// arrive one at a time or all at once.
+func TestConsistentHashRingFollowsHealth(t *testing.T) {
+	b, err := New(Config{Policy: ConsistentHash, VirtualNodes: 10, Endpoints: []Endpoint{{"a", 1}, {"b", 2}, {"c", 1}}})
+	require.NoError(t, err)
+	ring := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, n := range b.bounded.Nodes() {
+			out[n.ID] = n.Weight
+		}
+		return out
+	}
+	require.Equal(t, map[string]float64{"a": 1, "b": 2, "c": 1}, ring())
+	require.NoError(t, b.SetHealthy("b", false))
+	require.Equal(t, map[string]float64{"a": 1, "c": 1}, ring())
+	require.NoError(t, b.SetEndpoints(Endpoint{"a", 3}, Endpoint{"b", 2}, Endpoint{"d", 1}))
+	require.Equal(t, map[string]float64{"a": 3, "d": 1}, ring())
+	many := make([]Endpoint, 20)
+	for i := range many {
+		many[i] = Endpoint{Name: fmt.Sprint("e", i)}
+	}
+	require.NoError(t, b.SetEndpoints(many...))
+	require.Len(t, ring(), 20)
 }

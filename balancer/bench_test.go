@@ -11,7 +11,7 @@ func benchBalancer(b *testing.B, p Policy, n int) *Balancer {
 	for i := range es {
 		es[i] = Endpoint{Name: fmt.Sprintf("10.0.0.%d:80", i), Weight: 1 + i%3}
 	}
-	bl, err := New(Config{Policy: p, Endpoints: es, Seed: 1})
+	bl, err := New(Config{Policy: p, Endpoints: es})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -46,7 +46,7 @@
 // takes a short mutex per Pick (its state changes on every pick), and
 // PowerOfTwoChoices' Done takes a per-endpoint mutex to update the average.
 // SetEndpoints and SetHealthy serialize on a mutex and publish a new
-// snapshot. The Logger is called outside every lock except the writers'.
+// snapshot. The Logger is called after the lock is released.
 //
 // # Guarantees and limits
 //

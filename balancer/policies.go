@@ -132,10 +132,15 @@ func (b *Balancer) observe(e *epState, latency time.Duration, err error) {
 	e.stamp.Store(now)
 }
 
-// rand returns the next value of a splitmix64 sequence: an atomic counter
-// advanced by the golden-ratio increment, then mixed. It is lock-free and,
-// for a given Config.Seed and call order, deterministic.
+// rand returns a random value for PowerOfTwoChoices. With Config.Seed set
+// it is the next value of a splitmix64 sequence (an atomic counter advanced
+// by the golden-ratio increment, then mixed), deterministic for a given
+// call order. Without a seed it uses the runtime's per-thread generator,
+// which shares no cache line between cores.
 func (b *Balancer) rand() uint64 {
+	if !b.seeded {
+		return rand.Uint64()
+	}
 	x := b.rng.Add(0x9e3779b97f4a7c15)
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
@@ -143,12 +148,4 @@ func (b *Balancer) rand() uint64 {
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
 	return x
-}
-
-func randomSeed() uint64 {
-	for {
-		if s := rand.Uint64(); s != 0 {
-			return s
-		}
-	}
 }

@@ -7,6 +7,7 @@ replace github.com/distkit/distkit => ../
 require (
 	github.com/avast/retry-go/v4 v4.7.0
 	github.com/cenkalti/backoff/v5 v5.0.3
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dgryski/go-jump v0.0.0-20170409065014-e1f439676b57
 	github.com/distkit/distkit v0.0.0
 	github.com/failsafe-go/failsafe-go v0.9.8

@@ -187,3 +187,38 @@ func BenchmarkBoundedAcquireRelease(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkHash is the XXH64 of a short key that every string lookup above
+// includes, to separate hashing from placement.
+func BenchmarkHash(b *testing.B) {
+	b.ReportAllocs()
+	i, cpu := 0, cpuNow()
+	var sink uint64
+	for b.Loop() {
+		sink += Hash(benchKeys[i&1023])
+		i++
+	}
+	reportCPU(b, cpu, i)
+	_ = sink
+}
+
+// BenchmarkMaglevGetHash is Maglev's lookup for an already hashed key.
+func BenchmarkMaglevGetHash(b *testing.B) {
+	var m Maglev
+	if err := m.Set(nodeNames("node", 100)...); err != nil {
+		b.Fatal(err)
+	}
+	hashes := make([]uint64, len(benchKeys))
+	for i, k := range benchKeys {
+		hashes[i] = Hash(k)
+	}
+	b.ReportAllocs()
+	i, cpu := 0, cpuNow()
+	for b.Loop() {
+		if _, err := m.GetHash(hashes[i&1023]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	reportCPU(b, cpu, i)
+}

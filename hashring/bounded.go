@@ -170,6 +170,9 @@ func (b *Bounded) Nodes() []Node { return b.ring.Nodes() }
 // its bound.
 func (b *Bounded) Acquire(key string) (string, error) { return b.AcquireHash(Hash(key)) }
 
+// AcquireBytes is Acquire for a []byte key.
+func (b *Bounded) AcquireBytes(key []byte) (string, error) { return b.AcquireHash(HashBytes(key)) }
+
 // AcquireHash is Acquire for a key whose Hash is h.
 func (b *Bounded) AcquireHash(h uint64) (string, error) {
 	st := b.st.Load()

@@ -21,8 +21,9 @@
 //
 // Balance, as the busiest node's share over the mean, measured exactly over
 // the keyspace at 100 nodes: the default Ring (2000 points per node)
-// reaches at most about 1.10, Maglev about 1.001, Rendezvous and Jump are as
-// even as chance allows. A ring with 20 points per node, stathat/consistent's
+// reaches 1.04 for nodes named node-0 to node-99 and at most 1.093 over 100
+// random name sets; Maglev 1.001; Rendezvous and Jump are as even as chance
+// allows. A ring with 20 points per node, stathat/consistent's
 // default, reaches 1.65.
 //
 // # Usage
@@ -67,6 +68,8 @@
 //   - Bounded: an Acquire never takes a node above
 //     ceil((1+Epsilon)*m*w/W) keys, m being the total held; it returns
 //     ErrAllFull after at most one lap of the ring and never panics.
+//     Without MaxLoad the bound always leaves room somewhere, so ErrAllFull
+//     needs a MaxLoad that every node has reached.
 //   - Ring memory is 8 bytes per virtual node for the packed point and
 //     owner plus at most 2 for the prefix table (10.08 bytes per point
 //     measured at 100 nodes, 9.31 at 1000). Points are 32-bit, so

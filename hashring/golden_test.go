@@ -68,3 +68,37 @@ func TestGoldenPlacements(t *testing.T) {
 		require.Equal(t, g.b1000k, Jump(g.key, 1000000))
 	}
 }
+
+// TestBytesKeysMatchStrings checks that every []byte entry point places a
+// key exactly where its string form goes.
+func TestBytesKeysMatchStrings(t *testing.T) {
+	nodes := nodeNames("node", 7)
+	var r Ring
+	var hrw Rendezvous
+	var m Maglev
+	require.NoError(t, r.Set(nodes...))
+	require.NoError(t, hrw.Set(nodes...))
+	require.NoError(t, m.Set(nodes...))
+	b1, _ := NewBounded(BoundedConfig{})
+	b2, _ := NewBounded(BoundedConfig{})
+	require.NoError(t, b1.Set(nodes...))
+	require.NoError(t, b2.Set(nodes...))
+	for _, k := range testKeys(100) {
+		kb := []byte(k)
+		for _, pair := range [][2]func() (string, error){
+			{func() (string, error) { return r.Get(k) }, func() (string, error) { return r.GetBytes(kb) }},
+			{func() (string, error) { return hrw.Get(k) }, func() (string, error) { return hrw.GetBytes(kb) }},
+			{func() (string, error) { return m.Get(k) }, func() (string, error) { return m.GetBytes(kb) }},
+			{func() (string, error) { return b1.Acquire(k) }, func() (string, error) { return b2.AcquireBytes(kb) }},
+		} {
+			a, errA := pair[0]()
+			b, errB := pair[1]()
+			require.NoError(t, errA)
+			require.NoError(t, errB)
+			require.Equal(t, a, b, "key %q", k)
+		}
+		require.Equal(t, r.GetN(k, 3), r.GetNBytes(kb, 3))
+		require.Equal(t, hrw.GetN(k, 3), hrw.GetNBytes(kb, 3))
+		require.Equal(t, JumpString(k, 50), JumpBytes(kb, 50))
+	}
+}

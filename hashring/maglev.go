@@ -2,6 +2,8 @@ package hashring
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -152,12 +154,23 @@ func (m *Maglev) Remove(id string) bool {
 // permutation of the slots because m is prime and 0 < skip_i < m. In each
 // round every node claims its next unfilled preferred slots, as many as its
 // weight earns, until the table is full.
+//
+// Probing a preference list for a free slot costs m/e probes when e slots
+// are free, so a plain build makes about m*ln(m) probes, most of them at the
+// end. Once at most sqrt(m) slots are free the build switches to the
+// equivalent rule "take the free slot that comes first in my preference
+// list" and computes each free slot's rank j = (slot-offset_i)/skip_i mod m
+// directly: e ranks per claim instead of m/e probes. Every slot before a
+// node's current position in its list is already filled (the node walked
+// past it), so the first free slot in list order is the free slot of
+// smallest rank, and both phases fill the same table.
 func buildMaglev(nodes []Node, m int) []uint32 {
 	n := len(nodes)
 	if n == 0 {
 		return nil
 	}
 	mm := uint32(m)              // m <= 2^31, so positions and sums fit in uint32
+	offset := make([]uint32, n)  // node i's first preference
 	next := make([]uint32, n)    // next position in node i's permutation
 	skip := make([]uint32, n)    // node i's permutation step
 	credit := make([]float64, n) // slots earned and not yet claimed
@@ -168,39 +181,115 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 	}
 	for i, nd := range nodes {
 		h := Hash(nd.ID)
-		next[i] = uint32(h % uint64(mm))
+		offset[i] = uint32(h % uint64(mm))
+		next[i] = offset[i]
 		skip[i] = uint32(mix64(h)%uint64(mm-1)) + 1
 		share[i] = nd.Weight / maxW
 	}
 	// The bitmap of filled slots (M/8 bytes) stays in the L1 cache where
-	// the table itself would not, which keeps the build's random probes
-	// cheap: a build makes about M*ln(M) probes.
+	// the table itself would not, which keeps the random probes cheap.
 	filled := make([]uint64, (m+63)/64)
 	table := make([]uint32, m)
 	left := m
+	switchAt := int(math.Sqrt(float64(m)))
+	var free []uint32 // the free slots, once left <= switchAt
+	var inv []uint64  // inv[i] = skip[i]^-1 mod m, once left <= switchAt
+	red := newModReducer(uint64(m))
 	for {
 		for i := range nodes {
 			credit[i] += share[i]
 			for credit[i] >= 1 {
 				credit[i]--
-				c, sk := next[i], skip[i]
-				for filled[c>>6]&(1<<(c&63)) != 0 {
-					if c += sk; c >= mm {
-						c -= mm
+				var c uint32
+				if free == nil {
+					c = next[i]
+					sk := skip[i]
+					for filled[c>>6]&(1<<(c&63)) != 0 {
+						if c += sk; c >= mm {
+							c -= mm
+						}
 					}
+					filled[c>>6] |= 1 << (c & 63)
+					if next[i] = c + sk; next[i] >= mm {
+						next[i] -= mm
+					}
+				} else {
+					// The free slot of smallest rank in node i's list.
+					// rank = (slot - offset)*inv = slot*inv - base mod m.
+					bestAt, bestRank := 0, uint64(math.MaxUint64)
+					in, base := inv[i], red.mod(uint64(offset[i])*inv[i])
+					for k, slot := range free {
+						rank := red.mod(uint64(slot) * in)
+						if rank < base {
+							rank += uint64(mm)
+						}
+						if rank -= base; rank < bestRank {
+							bestAt, bestRank = k, rank
+						}
+					}
+					c = free[bestAt]
+					free[bestAt] = free[len(free)-1]
+					free = free[:len(free)-1]
 				}
-				filled[c>>6] |= 1 << (c & 63)
 				table[c] = uint32(i)
-				if c += sk; c >= mm {
-					c -= mm
-				}
-				next[i] = c
 				if left--; left == 0 {
 					return table
+				}
+				if left == switchAt && free == nil {
+					free, inv = freeSlots(filled, m, left), inverses(skip, uint64(m))
 				}
 			}
 		}
 	}
+}
+
+// freeSlots lists the clear bits of filled below m, of which there are
+// count.
+func freeSlots(filled []uint64, m, count int) []uint32 {
+	out := make([]uint32, 0, count)
+	for w, bitsSet := range filled {
+		for b := 0; b < 64; b++ {
+			if c := w*64 + b; c < m && bitsSet&(1<<b) == 0 {
+				out = append(out, uint32(c))
+			}
+		}
+	}
+	return out
+}
+
+// inverses returns each skip's multiplicative inverse modulo the prime m.
+func inverses(skip []uint32, m uint64) []uint64 {
+	out := make([]uint64, len(skip))
+	for i, s := range skip {
+		// Extended Euclid on (s, m); m is prime and 0 < s < m.
+		r0, r1 := int64(m), int64(s)
+		t0, t1 := int64(0), int64(1)
+		for r1 != 0 {
+			q := r0 / r1
+			r0, r1 = r1, r0-q*r1
+			t0, t1 = t1, t0-q*t1
+		}
+		if t0 < 0 {
+			t0 += int64(m)
+		}
+		out[i] = uint64(t0)
+	}
+	return out
+}
+
+// modReducer computes x mod m for x < 2^62 without a division (Barrett
+// reduction with r = floor(2^64/m)).
+type modReducer struct{ m, r uint64 }
+
+func newModReducer(m uint64) modReducer { return modReducer{m: m, r: math.MaxUint64 / m} }
+
+func (d modReducer) mod(x uint64) uint64 {
+	q, _ := bits.Mul64(x, d.r)
+	x -= q * d.m
+	for x >= d.m {
+		x -= d.m
+	}
+	return x
 }
 
 // Get returns the node that owns key, or ErrNoNodes.

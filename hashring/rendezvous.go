@@ -155,6 +155,11 @@ func (s *hrwSnapshot) score(h uint64, i int) float64 {
 // node, and GetN(key, n) is a prefix of GetN(key, n+1).
 func (r *Rendezvous) GetN(key string, n int) []string { return r.AppendNHash(nil, Hash(key), n) }
 
+// GetNBytes is GetN for a []byte key.
+func (r *Rendezvous) GetNBytes(key []byte, n int) []string {
+	return r.AppendNHash(nil, HashBytes(key), n)
+}
+
 // AppendNHash appends to dst up to n distinct nodes for a key whose Hash is
 // h, highest score first. It allocates nothing beyond growing dst when
 // n <= 16; it costs O(nodes * n).

@@ -309,6 +309,9 @@ func (r *Ring) GetHash(h uint64) (string, error) {
 // GetN(key, n) is always a prefix of GetN(key, n+1).
 func (r *Ring) GetN(key string, n int) []string { return r.AppendNHash(nil, Hash(key), n) }
 
+// GetNBytes is GetN for a []byte key.
+func (r *Ring) GetNBytes(key []byte, n int) []string { return r.AppendNHash(nil, HashBytes(key), n) }
+
 // AppendNHash appends to dst the up to n distinct nodes for a key whose
 // Hash is h, as GetN does. It allocates nothing beyond growing dst when
 // n <= 16.

@@ -283,8 +283,9 @@ func cmpID(a, b ReplicaID) int { return strings.Compare(string(a), string(b)) }
 func (v VersionVector) Compare(o VersionVector) Ordering {
 	a, b := v.entries, o.entries
 	var aAhead, bAhead bool
-	i, j := 0, 0
-	// Fast path: vectors over the same replicas, walked in lockstep.
+	i := 0
+	// Fast path: vectors over the same replicas, walked in lockstep. It is
+	// kept apart from the general walk so that its loop stays tight.
 	if len(a) == len(b) {
 		for i < len(a) && sameID(a[i].ID, b[i].ID) {
 			if a[i].Counter > b[i].Counter {
@@ -294,8 +295,17 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 			}
 			i++
 		}
-		j = i
+		if i == len(a) {
+			return ordering(aAhead, bAhead)
+		}
 	}
+	return compareFrom(a, b, i, aAhead, bAhead)
+}
+
+// compareFrom finishes Compare from index i of both a and b, where the
+// entries before i matched in lockstep.
+func compareFrom(a, b []Dot, i int, aAhead, bAhead bool) Ordering {
+	j := i
 	for i < len(a) && j < len(b) {
 		if aAhead && bAhead {
 			return Concurrent
@@ -306,11 +316,8 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 		}
 		switch {
 		case c == 0:
-			if a[i].Counter > b[j].Counter {
-				aAhead = true
-			} else if a[i].Counter < b[j].Counter {
-				bAhead = true
-			}
+			aAhead = aAhead || a[i].Counter > b[j].Counter
+			bAhead = bAhead || a[i].Counter < b[j].Counter
 			i++
 			j++
 		case c < 0:
@@ -321,12 +328,10 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 			j++
 		}
 	}
-	if i < len(a) {
-		aAhead = true
-	}
-	if j < len(b) {
-		bAhead = true
-	}
+	return ordering(aAhead || i < len(a), bAhead || j < len(b))
+}
+
+func ordering(aAhead, bAhead bool) Ordering {
 	switch {
 	case aAhead && bAhead:
 		return Concurrent
