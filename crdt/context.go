@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"slices"
+	"unsafe"
 
 	"github.com/distkit/distkit/vclock"
 )
@@ -141,7 +142,7 @@ func (c *context) mergeVV(v []Dot) {
 	// Fast path: every replica of v is in a, in the same positions.
 	if len(a) == len(v) {
 		i := 0
-		for ; i < len(a) && a[i].ID == v[i].ID; i++ {
+		for ; i < len(a) && sameID(a[i].ID, v[i].ID); i++ {
 			a[i].Counter = max(a[i].Counter, v[i].Counter)
 		}
 		if i == len(a) {
@@ -165,6 +166,12 @@ func (c *context) mergeVV(v []Dot) {
 		}
 	}
 	c.vv = out
+}
+
+// sameID is a == b, deciding without a call to the runtime when the two
+// strings share storage, as IDs copied from one context to another do.
+func sameID(a, b ReplicaID) bool {
+	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
 }
 
 // mergeSortedDots returns the sorted union of two sorted dot slices. It
