@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"cmp"
 	"slices"
 	"unsafe"
 
@@ -30,18 +29,27 @@ type context struct {
 	cloud []Dot // sorted by Dot.Compare; each d.Counter > vv[d.ID]+1
 }
 
-// find returns the index of id in c.vv or where it would go.
+// find returns the index of id in c.vv or where it would go. An ID that
+// came from this context (a replica's own, the common case) matches by
+// pointer in the first pass, without comparing bytes.
 func (c *context) find(id ReplicaID) (int, bool) {
 	e := c.vv
-	if len(e) <= 16 {
-		for i := range e {
-			if e[i].ID >= id {
-				return i, e[i].ID == id
-			}
+	p := unsafe.StringData(string(id))
+	for i := range e {
+		if unsafe.StringData(string(e[i].ID)) == p && len(e[i].ID) == len(id) {
+			return i, true
 		}
-		return len(e), false
 	}
-	return slices.BinarySearchFunc(e, id, func(d Dot, id ReplicaID) int { return cmp.Compare(d.ID, id) })
+	lo, hi := 0, len(e)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if e[m].ID < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(e) && e[lo].ID == id
 }
 
 // base returns the contiguous counter of id.
