@@ -1,0 +1,111 @@
+package crdt_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/distkit/distkit/crdt"
+	"github.com/stretchr/testify/require"
+)
+
+// allocated returns the bytes allocated while f runs.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// hostileInputs returns 1 MB inputs built to make decoders allocate: random
+// bytes behind a valid header, and the densest well-formed encodings (as
+// many distinct tiny entries as fit) of the collection types.
+func hostileInputs(tag byte) map[string][]byte {
+	const size = 1 << 20
+	rnd := rand.New(rand.NewPCG(1, uint64(tag)))
+	random := []byte{1, tag}
+	for len(random) < size {
+		random = binary.LittleEndian.AppendUint64(random, rnd.Uint64())
+	}
+	return map[string][]byte{"random": random[:size]}
+}
+
+// denseKeys writes n distinct keys of the shortest encodings, in canonical
+// order, each followed by what entry appends.
+func denseKeys(b []byte, n int, entry func([]byte, int) []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := range n {
+		// Fixed-width keys keep the order canonical: length 3, then
+		// three bytes big-endian.
+		b = append(b, 3, byte(i>>16), byte(i>>8), byte(i))
+		b = entry(b, i)
+	}
+	return b
+}
+
+// TestDecodeAllocationIsBounded decodes 1 MB hostile inputs. Malformed
+// input is rejected having allocated at most its own size; the densest
+// well-formed states (hundreds of thousands of 4-byte entries) cost what a
+// Go map of that many entries costs, which is at most 24 bytes per input
+// byte, and nothing the declared counts alone can inflate.
+func TestDecodeAllocationIsBounded(t *testing.T) {
+	const size = 1 << 20
+	type dec interface{ UnmarshalBinary([]byte) error }
+	cases := []struct {
+		name  string
+		tag   byte
+		fresh func() dec
+		dense func() []byte
+	}{
+		{"GSet", 4, func() dec { return new(crdt.GSet[string]) }, func() []byte {
+			return denseKeys([]byte{1, 4}, size/4-2, func(b []byte, _ int) []byte { return b })
+		}},
+		{"AWSet", 7, func() dec { return new(crdt.AWSet[string]) }, func() []byte {
+			// Context: replica "a" up to n; store: one dot per key.
+			n := size / 7
+			b := []byte{1, 7, 1, 1, 'a'}
+			b = binary.AppendUvarint(b, uint64(n))
+			b = append(b, 0)
+			return denseKeys(b, n, func(b []byte, i int) []byte {
+				b = append(b, 1, 1, 'a')
+				return binary.AppendUvarint(b, uint64(i+1))
+			})
+		}},
+		{"LWWMap", 14, func() dec { return new(crdt.LWWMap[string, string]) }, func() []byte {
+			return denseKeys([]byte{1, 14}, size/9, func(b []byte, _ int) []byte { return append(b, 1, 1, 'a', 0, 0) })
+		}},
+		{"ORMap", 13, func() dec { return new(crdt.ORMap[string, *crdt.EWFlag]) }, func() []byte {
+			n := size / 8
+			b := []byte{1, 13, 1, 1, 'a'}
+			b = binary.AppendUvarint(b, uint64(n))
+			b = append(b, 0)
+			return denseKeys(b, n, func(b []byte, i int) []byte {
+				b = append(b, 1, 1, 'a')
+				return binary.AppendUvarint(b, uint64(i+1))
+			})
+		}},
+	}
+	for _, c := range cases {
+		inputs := hostileInputs(c.tag)
+		inputs["dense"] = c.dense()
+		for name, in := range inputs {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				var err error
+				n := allocated(func() { err = c.fresh().UnmarshalBinary(in) })
+				t.Logf("%d input bytes, %d allocated, err %v", len(in), n, err)
+				if name == "dense" {
+					require.NoError(t, err, "the dense input is a valid state")
+				}
+				limit := uint64(len(in))
+				if name == "dense" {
+					limit *= 24
+				}
+				require.LessOrEqual(t, n, limit, fmt.Sprintf("decoding %d bytes allocated %d", len(in), n))
+			})
+		}
+	}
+}

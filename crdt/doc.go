@@ -1,0 +1,91 @@
+// Package crdt provides conflict-free replicated data types: values that
+// replicas update independently, without coordination, and that converge
+// to the same state once every replica has seen every update, whatever the
+// order, duplication or delay of the messages that carried them.
+//
+// Every causal type is built on one dot kernel: a state is a dot store
+// (which events are still in effect) plus a causal context (every event the
+// replica has seen: a version vector and the out-of-order dots beside it,
+// compacted as gaps fill). One join, written once, merges any two such
+// states, which is what lets removes work without tombstones and lets maps
+// nest any causal type. The kernel follows Almeida, Shoker and Baquero,
+// "Delta State Replicated Data Types" (2018), and riak_dt's ORSWOT and map.
+//
+// # Types
+//
+//	Type             Semantics under concurrency                         Pick it for
+//	GCounter         increments from all replicas sum                    counts that only grow (views, events)
+//	PNCounter        increments and decrements sum                       quantities, likes, stock deltas
+//	BoundedCounter   never below zero: replicas spend rights they hold   inventory, quotas, seats
+//	GSet[E]          union of adds; no removes                           append-only membership
+//	TwoPSet[E]       remove wins forever; a removed element never returns   one-shot tokens, revocation lists
+//	LWWSet[E]        latest timestamp per element wins; Bias breaks ties   sets where wall-clock order is right
+//	AWSet[E]         add wins over a concurrent remove (ORSWOT)           the general-purpose set
+//	RWSet[E]         remove wins over a concurrent add                    blocklists, "deleted" must stick
+//	LWWRegister[V]   latest timestamp wins, ties by replica ID            settings, profile fields
+//	MVRegister[V]    keeps every concurrent write until one supersedes them   values users must reconcile
+//	EWFlag           enable wins                                         feature switches, "seen" marks
+//	DWFlag           disable wins                                        kill switches
+//	ORMap[K, V]      per-key causal value; remove resets, concurrent updates survive   documents, carts, nested state
+//	LWWMap[K, V]     per-key latest timestamp wins                        key-value configuration
+//
+// Each type's doc comment gives its concurrency semantics in full. Causal
+// types (AWSet, RWSet, MVRegister, EWFlag, DWFlag, PNCounter, ORMap) can be
+// ORMap values, nested to any depth. LWW types take vclock.Timestamp values
+// from a vclock.HLC; the types themselves read no clock.
+//
+// # Usage
+//
+// A replica applies mutations locally and ships what they return, a delta,
+// to the other replicas, which Merge it. Merge also accepts a whole state,
+// so anti-entropy can always fall back to exchanging full states:
+//
+//	var a, b crdt.AWSet[string]
+//	d := a.Add("replica-a", "milk") // a changes; d is the delta
+//	b.Merge(d)                      // b learns the add
+//	b.Merge(b.Remove("milk"))       // removing what b has seen
+//
+// Replica IDs (vclock.ReplicaID) must be unique per writer and stable
+// across restarts of that writer's state.
+//
+// DeltaBuffer keeps the deltas a replica has not yet seen acknowledged by
+// each peer and hands out, per peer, their join (a delta interval) or the
+// full state once the peer has fallen too far behind. examples/crdtservice
+// is a complete replicated HTTP service built that way.
+//
+// Every state has a deterministic binary encoding (MarshalBinary: equal
+// states give equal bytes) whose decoder never panics and bounds its
+// allocations by the input length; JSON (MarshalJSON) shows the value, not
+// the metadata. Stats reports the size of a state.
+//
+// # Metadata and garbage collection
+//
+// AWSet, EWFlag, MVRegister, PNCounter and ORMap keep no tombstones: their
+// metadata is one context entry per replica plus one dot per live value
+// (tests assert an AWSet of one element added and removed 1,000,000 times
+// across three replicas encodes in 23 bytes). RWSet, DWFlag, LWWSet and
+// LWWMap must remember removals; CompactTombstones drops them once the
+// caller's stability frontier says every replica has seen them. A retired
+// replica leaves a context entry behind; Prune moves its live dots to a
+// live replica, after which every replica can ForgetReplica it.
+//
+// # Concurrency
+//
+// The types are plain data structures, like Go maps: not safe for
+// concurrent use. Guard a state and its DeltaBuffer with one mutex. A delta
+// returned by a mutator is a fresh value that shares no memory with the
+// state, and Merge never changes or retains its argument.
+//
+// # Guarantees and limits
+//
+// Convergence, commutativity, associativity and idempotence of Merge, delta
+// correctness and encoding round trips are checked for every type by the
+// law suite in crdttest, on generated multi-replica histories, and the
+// suite is shown to catch deliberately broken joins. Element and value
+// types encode when they are strings, byte slices, booleans, integers or
+// floats (or named types over them), or implement
+// encoding.BinaryMarshaler and encoding.BinaryUnmarshaler; other types
+// return ErrUnsupportedType when encoded. Map keys must not be NaN. LWW
+// types are only as right as their timestamps: a replica whose clock runs
+// ahead wins, which is what LWW means.
+package crdt
