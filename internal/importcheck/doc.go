@@ -4,7 +4,9 @@
 //   - Leaf packages (vclock, crdt, hashring, balancer, breaker, retry,
 //     detector) depend on no package of the net family, directly or
 //     transitively, and import no sibling distkit package, except that crdt
-//     may import vclock and balancer may import hashring.
+//     may import vclock and balancer may import hashring. A leaf's
+//     test-support subpackage (crdt/crdttest) may reach net through rapid,
+//     since only tests link it.
 //   - Protocol packages (raft, pbft, gossip) import transport, never a
 //     concrete transport (memnet, tcpnet) outside their tests.
 //   - Protocol core files, every non-test file of a protocol package except

@@ -19,6 +19,8 @@ func TestCheckLeaf(t *testing.T) {
 		{"crdt may not import hashring", Package{ImportPath: Module + "/crdt", Imports: []string{Module + "/hashring"}}, 1},
 		{"balancer may import hashring", Package{ImportPath: Module + "/balancer", Imports: []string{Module + "/hashring"}}, 0},
 		{"leaf subpackage may import its parent", Package{ImportPath: Module + "/crdt/crdttest", Imports: []string{Module + "/crdt"}}, 0},
+		{"a leaf's test-support package may reach net through rapid", Package{ImportPath: Module + "/crdt/crdttest", Deps: []string{"net/url"}, Imports: []string{Module + "/crdt"}}, 0},
+		{"a leaf's test-support package still may not import siblings", Package{ImportPath: Module + "/crdt/crdttest", Imports: []string{Module + "/hashring"}}, 1},
 		{"non-leaf is not checked", Package{ImportPath: Module + "/transport/tcpnet", Deps: []string{"net"}}, 0},
 		{"outside the module is not checked", Package{ImportPath: "example.com/vclock", Deps: []string{"net"}}, 0},
 	}
