@@ -76,12 +76,11 @@ func speedupRound(ops int, lookup func(i int)) (wall, cpu, cores float64, ok boo
 // goroutine to two (the target machine's 2 cores) for each lookup
 // structure, serial and parallel interleaved in one process so that load
 // from other processes hits both sides alike. Each b.Loop iteration is one
-// serial-then-parallel round of 100,000 lookups per goroutine; the metrics
+// serial-then-parallel round of c.ops lookups per goroutine; the metrics
 // are medians over rounds (ns/op is the time of a round and means nothing
 // on its own). Read wall-speedup only when cores-granted is close to 2; see
 // speedupRound.
 func BenchmarkParallelSpeedup(b *testing.B) {
-	const ops = 100_000
 	var ring Ring
 	var mag Maglev
 	var hrw Rendezvous
@@ -91,10 +90,19 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// ops keeps each phase near 20 ms of CPU on this machine, long enough
+	// that scheduler ticks and thread CPU accounting do not dominate.
 	for _, c := range []struct {
 		name string
+		ops  int
 		get  func(string) (string, error)
-	}{{"ring", ring.Get}, {"maglev", mag.Get}, {"rendezvous", hrw.Get}, {"control-mutex-ring", lockedGet(ring.Get)}, {"control-shared-counter-ring", countedGet(ring.Get)}} {
+	}{
+		{"ring", 400_000, ring.Get},
+		{"maglev", 1_000_000, mag.Get},
+		{"rendezvous", 100_000, hrw.Get},
+		{"control-mutex-ring", 400_000, lockedGet(ring.Get)},
+		{"control-shared-counter-ring", 400_000, countedGet(ring.Get)},
+	} {
 		b.Run(fmt.Sprintf("%s/n=100", c.name), func(b *testing.B) {
 			if _, ok := threadCPUNow(); !ok {
 				b.Skip("per-thread CPU time is not available on this platform")
@@ -106,7 +114,7 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			}
 			var walls, cpus, cores []float64
 			for b.Loop() {
-				wall, cpu, c, ok := speedupRound(ops, lookup)
+				wall, cpu, c, ok := speedupRound(c.ops, lookup)
 				if !ok {
 					b.Fatal("thread CPU time unavailable")
 				}
