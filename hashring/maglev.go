@@ -201,8 +201,17 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 	for _, sh := range share {
 		equal = equal && sh == 1
 	}
+	start := 0
+	if equal {
+		// Probe in a function of its own, which keeps the loop's state in
+		// registers, up to the switch; then fall into the loop below,
+		// resuming the round at the node whose turn it is.
+		start = probeRoundsEqual(filled, table, next, skip, mm, m-switchAt)
+		left = switchAt
+		free, inv = freeSlots(filled, m, left), make([]uint64, n)
+	}
 	for {
-		for i := range nodes {
+		for i := start; i < n; i++ {
 			if !equal {
 				credit[i] += share[i]
 			}
@@ -258,7 +267,35 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 				}
 			}
 		}
+		start = 0
 	}
+}
+
+// probeRoundsEqual makes the first claims of buildMaglev when all weights
+// are equal: nodes take turns, one slot each, every node taking the first
+// free slot of its preference list (next[i], next[i]+skip[i], ... mod m).
+// It returns the index of the node whose turn comes next.
+func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, claims int) int {
+	skip = skip[:len(next)]
+	i := 0
+	for ; claims > 0; claims-- {
+		c, sk := next[i], skip[i]
+		for filled[c>>6]&(1<<(c&63)) != 0 {
+			if c += sk; c >= m {
+				c -= m
+			}
+		}
+		filled[c>>6] |= 1 << (c & 63)
+		table[c] = uint32(i)
+		if c += sk; c >= m {
+			c -= m
+		}
+		next[i] = c
+		if i++; i == len(next) {
+			i = 0
+		}
+	}
+	return i
 }
 
 // freeSlots lists the clear bits of filled below m, of which there are
