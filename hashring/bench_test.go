@@ -3,6 +3,8 @@ package hashring
 import (
 	"fmt"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // benchKeys are the short string keys every lookup benchmark cycles
@@ -141,22 +143,38 @@ func BenchmarkMaglevGet(b *testing.B) {
 	}
 }
 
+// BenchmarkMaglevBuild times a full table build at the default table size
+// (M=131101 at n=1000) and at M=65537, the size of the research note's
+// reference measurement. The impl=textbook rows run refBuildMaglev, the
+// plain paper algorithm (probe each preference list until a free slot,
+// modulo per step) on the same nodes: a fixed yardstick in the same run,
+// so a slow machine shows up in both rows and the ratio stays meaningful.
 func BenchmarkMaglevBuild(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		nodes, err := normalizeNodes(nodeNames("node", n))
 		if err != nil {
 			b.Fatal(err)
 		}
-		size := MaglevConfig{}.tableSize(n)
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			i, cpu := 0, cpuNow()
-			for b.Loop() {
-				buildMaglev(nodes, size)
-				i++
+		sizes := []int{MaglevConfig{}.tableSize(n)}
+		if n == 1000 {
+			sizes = append(sizes, 65537)
+		}
+		for _, size := range sizes {
+			for _, impl := range []struct {
+				name  string
+				build func([]Node, int) []uint32
+			}{{"distkit", buildMaglev}, {"textbook", refBuildMaglev}} {
+				b.Run(fmt.Sprintf("n=%d/M=%d/impl=%s", n, size, impl.name), func(b *testing.B) {
+					b.ReportAllocs()
+					i, cpu := 0, cpuNow()
+					for b.Loop() {
+						impl.build(nodes, size)
+						i++
+					}
+					reportCPU(b, cpu, i)
+				})
 			}
-			reportCPU(b, cpu, i)
-		})
+		}
 	}
 }
 
@@ -221,4 +239,89 @@ func BenchmarkMaglevGetHash(b *testing.B) {
 		i++
 	}
 	reportCPU(b, cpu, i)
+}
+
+// BenchmarkReference runs fixed yardsticks that do not depend on this
+// package's code, so that a figure from a loaded machine can be read
+// against the research note's calibration (resilience-hashing.md, section
+// 4) measured on a quiet one:
+//
+//   - xxhash: xxhash.Sum64String of the key, the floor of every string
+//     lookup here.
+//   - hrw-splitmix/n=N: the note's reference rendezvous, 20 / 107 ns at
+//     n=10 / 100 there: XXH64 of the key, then for every node the splitmix64
+//     finalizer of key hash xor node hash, keeping the maximum.
+//   - xor-max/n=100: the cheapest possible O(n) scan, xor and compare per
+//     node with no mixing, the floor of any rendezvous loop.
+//
+// BenchmarkJump/n=10 is a further yardstick: it is the paper's algorithm,
+// equal in cost to dgryski/go-jump (bench/), 19 ns in the note.
+func BenchmarkReference(b *testing.B) {
+	b.Run("xxhash", func(b *testing.B) {
+		b.ReportAllocs()
+		i, cpu := 0, cpuNow()
+		var sink uint64
+		for b.Loop() {
+			sink += xxhash.Sum64String(benchKeys[i&1023])
+			i++
+		}
+		reportCPU(b, cpu, i)
+		_ = sink
+	})
+	for _, n := range []int{10, 100} {
+		nodeHashes := make([]uint64, n)
+		for j := range nodeHashes {
+			nodeHashes[j] = xxhash.Sum64String(fmt.Sprintf("node-%d", j))
+		}
+		b.Run(fmt.Sprintf("hrw-splitmix/n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i, cpu := 0, cpuNow()
+			sink := 0
+			for b.Loop() {
+				h := xxhash.Sum64String(benchKeys[i&1023])
+				best, bestScore := 0, uint64(0)
+				for j, nh := range nodeHashes {
+					if sc := refSplitmix(h ^ nh); sc > bestScore {
+						best, bestScore = j, sc
+					}
+				}
+				sink += best
+				i++
+			}
+			reportCPU(b, cpu, i)
+			_ = sink
+		})
+	}
+	b.Run("xor-max/n=100", func(b *testing.B) {
+		xs := make([]uint64, 100)
+		for j := range xs {
+			xs[j] = refSplitmix(uint64(j))
+		}
+		b.ReportAllocs()
+		i, cpu := 0, cpuNow()
+		sink := 0
+		for b.Loop() {
+			h := refSplitmix(uint64(i))
+			best, bestScore := 0, uint64(0)
+			for j, x := range xs {
+				if sc := x ^ h; sc > bestScore {
+					best, bestScore = j, sc
+				}
+			}
+			sink += best
+			i++
+		}
+		reportCPU(b, cpu, i)
+		_ = sink
+	})
+}
+
+// refSplitmix is the splitmix64 finalizer, written out here rather than
+// calling mix64 so that the reference stays fixed if the package changes.
+func refSplitmix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }

@@ -193,13 +193,32 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 	left := m
 	switchAt := int(math.Sqrt(float64(m)))
 	var free []uint32 // the free slots, once left <= switchAt
-	var inv []uint64  // inv[i] = skip[i]^-1 mod m, once left <= switchAt
+	var inv []uint64  // inv[i] = skip[i]^-1 mod m, or 0 until node i needs it
 	red := newModReducer(uint64(m))
+	// With equal weights every share is exactly 1, so every node claims
+	// exactly one slot per round and the credit arithmetic can be skipped.
+	equal := true
+	for _, sh := range share {
+		equal = equal && sh == 1
+	}
+	start := 0
+	if equal {
+		// Probe in a function of its own, which keeps the loop's state in
+		// registers, up to the switch; then fall into the loop below,
+		// resuming the round at the node whose turn it is.
+		start = probeRoundsEqual(filled, table, next, skip, mm, m-switchAt)
+		left = switchAt
+		free, inv = freeSlots(filled, m, left), make([]uint64, n)
+	}
 	for {
-		for i := range nodes {
-			credit[i] += share[i]
-			for credit[i] >= 1 {
-				credit[i]--
+		for i := start; i < n; i++ {
+			if !equal {
+				credit[i] += share[i]
+			}
+			for equal || credit[i] >= 1 {
+				if !equal {
+					credit[i]--
+				}
 				var c uint32
 				if free == nil {
 					c = next[i]
@@ -217,6 +236,11 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 					// The free slot of smallest rank in node i's list.
 					// rank = (slot - offset)*inv = slot*inv - base mod m.
 					bestAt, bestRank := 0, uint64(math.MaxUint64)
+					if inv[i] == 0 {
+						// Only the nodes that claim one of the last
+						// sqrt(M) slots need their inverse.
+						inv[i] = inverse(skip[i], uint64(m))
+					}
 					in, base := inv[i], red.mod(uint64(offset[i])*inv[i])
 					for k, slot := range free {
 						rank := red.mod(uint64(slot) * in)
@@ -236,20 +260,51 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 					return table
 				}
 				if left == switchAt && free == nil {
-					free, inv = freeSlots(filled, m, left), inverses(skip, uint64(m))
+					free, inv = freeSlots(filled, m, left), make([]uint64, n)
+				}
+				if equal {
+					break
 				}
 			}
 		}
+		start = 0
 	}
 }
 
+// probeRoundsEqual makes the first claims of buildMaglev when all weights
+// are equal: nodes take turns, one slot each, every node taking the first
+// free slot of its preference list (next[i], next[i]+skip[i], ... mod m).
+// It returns the index of the node whose turn comes next.
+func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, claims int) int {
+	skip = skip[:len(next)]
+	i := 0
+	for ; claims > 0; claims-- {
+		c, sk := next[i], skip[i]
+		for filled[c>>6]&(1<<(c&63)) != 0 {
+			if c += sk; c >= m {
+				c -= m
+			}
+		}
+		filled[c>>6] |= 1 << (c & 63)
+		table[c] = uint32(i)
+		if c += sk; c >= m {
+			c -= m
+		}
+		next[i] = c
+		if i++; i == len(next) {
+			i = 0
+		}
+	}
+	return i
+}
+
 // freeSlots lists the clear bits of filled below m, of which there are
-// count.
+// count, skipping full words.
 func freeSlots(filled []uint64, m, count int) []uint32 {
 	out := make([]uint32, 0, count)
-	for w, bitsSet := range filled {
-		for b := 0; b < 64; b++ {
-			if c := w*64 + b; c < m && bitsSet&(1<<b) == 0 {
+	for w, word := range filled {
+		for empty := ^word; empty != 0; empty &= empty - 1 {
+			if c := w*64 + bits.TrailingZeros64(empty); c < m {
 				out = append(out, uint32(c))
 			}
 		}
@@ -257,24 +312,20 @@ func freeSlots(filled []uint64, m, count int) []uint32 {
 	return out
 }
 
-// inverses returns each skip's multiplicative inverse modulo the prime m.
-func inverses(skip []uint32, m uint64) []uint64 {
-	out := make([]uint64, len(skip))
-	for i, s := range skip {
-		// Extended Euclid on (s, m); m is prime and 0 < s < m.
-		r0, r1 := int64(m), int64(s)
-		t0, t1 := int64(0), int64(1)
-		for r1 != 0 {
-			q := r0 / r1
-			r0, r1 = r1, r0-q*r1
-			t0, t1 = t1, t0-q*t1
-		}
-		if t0 < 0 {
-			t0 += int64(m)
-		}
-		out[i] = uint64(t0)
+// inverse returns skip's multiplicative inverse modulo the prime m, by the
+// extended Euclidean algorithm; 0 < skip < m, so it exists and is not 0.
+func inverse(skip uint32, m uint64) uint64 {
+	r0, r1 := int64(m), int64(skip)
+	t0, t1 := int64(0), int64(1)
+	for r1 != 0 {
+		q := r0 / r1
+		r0, r1 = r1, r0-q*r1
+		t0, t1 = t1, t0-q*t1
 	}
-	return out
+	if t0 < 0 {
+		t0 += int64(m)
+	}
+	return uint64(t0)
 }
 
 // modReducer computes x mod m for x < 2^62 without a division (Barrett

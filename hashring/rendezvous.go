@@ -123,24 +123,37 @@ func (r *Rendezvous) GetHash(h uint64) (string, error) {
 	if s == nil || len(s.nodes) == 0 {
 		return "", ErrNoNodes
 	}
-	if !s.weighted {
-		// Ties (equal 64-bit scores) go to the lower index, i.e. the
-		// smaller ID, because only a strictly greater score replaces.
-		best, bestScore := 0, s.seeds[0].score(h)
-		for i, seed := range s.seeds[1:] {
-			if sc := seed.score(h); sc > bestScore {
-				best, bestScore = i+1, sc
-			}
-		}
-		return s.nodes[best].ID, nil
+	if s.weighted {
+		return s.nodes[s.bestWeighted(h)].ID, nil
 	}
+	return s.nodes[bestUnweighted(s.seeds, h)].ID, nil
+}
+
+// bestUnweighted returns the index of the highest score for key hash h
+// among seeds, which is not empty. Ties (equal 64-bit scores) go to the
+// lower index, i.e. the smaller ID, because only a strictly greater score
+// replaces. It is kept apart from GetHash so that GetHash inlines into Get
+// and this loop gets a frame of its own.
+func bestUnweighted(seeds []hrwSeed, h uint64) int {
+	best, bestScore := 0, seeds[0].score(h)
+	for i, seed := range seeds[1:] {
+		if sc := seed.score(h); sc > bestScore {
+			best, bestScore = i+1, sc
+		}
+	}
+	return best
+}
+
+// bestWeighted is bestUnweighted for weighted nodes, comparing
+// w / -ln(u) scores.
+func (s *hrwSnapshot) bestWeighted(h uint64) int {
 	best, bestScore := 0, -1.0
 	for i := range s.seeds {
 		if sc := s.score(h, i); sc > bestScore {
 			best, bestScore = i, sc
 		}
 	}
-	return s.nodes[best].ID, nil
+	return best
 }
 
 // score is node i's weighted score for key hash h: w / -ln(u) with u in

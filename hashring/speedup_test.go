@@ -1,0 +1,156 @@
+package hashring
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// speedupRound does ops lookups on one goroutine, then ops lookups on each
+// of two goroutines at once, every goroutine locked to its OS thread, and
+// returns three figures for the parallel phase against the serial one:
+//
+//   - wall: the throughput ratio in wall time, 2*serial/parallel elapsed.
+//     This is the speedup item 2 asks for, but only the machine decides
+//     how far it can go: it is capped by cores.
+//   - cores: the cores the parallel phase actually got, the two threads'
+//     CPU time over its wall time. On an idle 2-core machine it is close to
+//     2 and wall is then the code's speedup; when the scheduler grants the
+//     process less (other processes, or Linux autogroup giving each session
+//     one share), wall cannot exceed cores, whatever the code.
+//   - cpu: 2 * serial thread CPU time / the busier parallel thread's CPU
+//     time: the throughput two dedicated cores would give if nothing but
+//     CPU time mattered. Contention that burns CPU (a contended cache line)
+//     lowers it, but only while the threads really overlap (cores > 1),
+//     and time spent blocked on a lock is not CPU time at all, so it is a
+//     supporting figure, never the proof. The control rows of
+//     BenchmarkParallelSpeedup (a shared mutex, a shared counter) show how
+//     much each figure can tell on the machine at hand.
+func speedupRound(ops int, lookup func(i int)) (wall, cpu, cores float64, ok bool) {
+	run := func(start *sync.WaitGroup, out *time.Duration, okOut *bool) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		start.Wait()
+		c0, ok0 := threadCPUNow()
+		for i := range ops {
+			lookup(i)
+		}
+		c1, ok1 := threadCPUNow()
+		*out, *okOut = c1-c0, ok0 && ok1
+	}
+	var serialCPU time.Duration
+	var serialOK bool
+	var start sync.WaitGroup
+	t0 := time.Now()
+	done := make(chan struct{})
+	go func() { run(&start, &serialCPU, &serialOK); close(done) }()
+	<-done
+	serialWall := time.Since(t0)
+
+	var parCPU [2]time.Duration
+	var parOK [2]bool
+	var wg sync.WaitGroup
+	start.Add(1)
+	for g := range 2 {
+		wg.Go(func() { run(&start, &parCPU[g], &parOK[g]) })
+	}
+	t1 := time.Now()
+	start.Done()
+	wg.Wait()
+	parWall := time.Since(t1)
+
+	wall = 2 * float64(serialWall) / float64(parWall)
+	busier := max(parCPU[0], parCPU[1])
+	if !serialOK || !parOK[0] || !parOK[1] || busier <= 0 {
+		return wall, 0, 0, false
+	}
+	cores = float64(parCPU[0]+parCPU[1]) / float64(parWall)
+	return wall, 2 * float64(serialCPU) / float64(busier), cores, true
+}
+
+// BenchmarkParallelSpeedup measures how lookup throughput scales from one
+// goroutine to two (the target machine's 2 cores) for each lookup
+// structure, serial and parallel interleaved in one process so that load
+// from other processes hits both sides alike. Each b.Loop iteration is one
+// serial-then-parallel round of c.ops lookups per goroutine; the metrics
+// are medians over rounds (ns/op is the time of a round and means nothing
+// on its own). Read wall-speedup only when cores-granted is close to 2; see
+// speedupRound.
+func BenchmarkParallelSpeedup(b *testing.B) {
+	var ring Ring
+	var mag Maglev
+	var hrw Rendezvous
+	nodes := nodeNames("node", 100)
+	for _, set := range []func(...Node) error{ring.Set, mag.Set, hrw.Set} {
+		if err := set(nodes...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// ops keeps each phase near 20 ms of CPU on this machine, long enough
+	// that scheduler ticks and thread CPU accounting do not dominate.
+	for _, c := range []struct {
+		name string
+		ops  int
+		get  func(string) (string, error)
+	}{
+		{"ring", 400_000, ring.Get},
+		{"maglev", 1_000_000, mag.Get},
+		{"rendezvous", 100_000, hrw.Get},
+		{"control-mutex-ring", 400_000, lockedGet(ring.Get)},
+		{"control-shared-counter-ring", 400_000, countedGet(ring.Get)},
+	} {
+		b.Run(fmt.Sprintf("%s/n=100", c.name), func(b *testing.B) {
+			if _, ok := threadCPUNow(); !ok {
+				b.Skip("per-thread CPU time is not available on this platform")
+			}
+			lookup := func(i int) {
+				if _, err := c.get(benchKeys[i&1023]); err != nil {
+					panic(err)
+				}
+			}
+			var walls, cpus, cores []float64
+			for b.Loop() {
+				wall, cpu, c, ok := speedupRound(c.ops, lookup)
+				if !ok {
+					b.Fatal("thread CPU time unavailable")
+				}
+				walls, cpus, cores = append(walls, wall), append(cpus, cpu), append(cores, c)
+			}
+			b.ReportMetric(median(cpus), "cpu-speedup")
+			b.ReportMetric(median(walls), "wall-speedup")
+			b.ReportMetric(median(cores), "cores-granted")
+		})
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// lockedGet and countedGet are negative controls for the speedup figure:
+// the same lookup behind one shared mutex, and the same lookup bumping one
+// shared atomic counter (a cache line the two cores pass back and forth).
+// Neither should reach a cpu-speedup near 2 when the two threads really run
+// at once.
+func lockedGet(get func(string) (string, error)) func(string) (string, error) {
+	var mu sync.Mutex
+	return func(k string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return get(k)
+	}
+}
+
+func countedGet(get func(string) (string, error)) func(string) (string, error) {
+	var n atomic.Int64
+	return func(k string) (string, error) {
+		n.Add(1)
+		return get(k)
+	}
+}
