@@ -51,7 +51,9 @@
 //   - OnRetry is numbered from 1 and fires only before a retry that happens
 //     (after its wait, so a cancel during the wait does not fire it).
 //   - RatioBudget: for the window it counts at each retry, retries ≤
-//     Percent·requests + MinPerSecond·TTL (property-tested).
+//     Percent·requests + MinPerSecond·TTL, exactly, even under concurrent
+//     use (property-tested). The window moves on a timer at each tenth of
+//     TTL, so it lags real time only by that timer's firing delay.
 //
 // # Cost
 //
@@ -72,7 +74,10 @@
 // # Concurrency
 //
 // Retrier, every Schedule, TokenBucket and RatioBudget are safe for
-// concurrent use; Retrier holds no mutable state. Hooks (OnRetry, Retryable)
+// concurrent use and lock-free; Retrier holds no mutable state. Budget
+// calls read no clock and make one atomic read-modify-write each; a
+// RatioBudget in use runs a time.AfterFunc timer once per tenth of its TTL
+// to move its window, and stops it after a tenth of TTL without a call. Hooks (OnRetry, Retryable)
 // run on the goroutine calling Do, with no lock held. The jitters draw from
 // math/rand/v2's global source, which needs no lock.
 package retry
