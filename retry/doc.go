@@ -58,17 +58,21 @@
 // # Cost
 //
 // A call whose first attempt succeeds makes no allocation of its own: the
-// contexts handed to fn are carved out of 63-slot slabs, so the allocator
-// runs once per 63 calls (32 B per call on average, which go test reports as
-// 0 allocs/op). A slot is never reused, so a context fn keeps stays
-// cancelled, at the price that a slab stays alive while any of its contexts
-// is referenced. Retries allocate nothing either: the failed attempts'
-// errors stay on the stack (up to 8) and are copied out only into the *Error
-// of a call that gives up; a wait allocates one timer per call. Setting
-// MaxElapsed (measured from the start) adds one clock read per call;
-// AttemptTimeout adds a context.WithTimeout per attempt. In bench/,
-// BenchmarkRetrySuccess measured 0.20–0.43× the time of cenkalti/backoff's
-// Retry (3 allocations, 120 B) depending on machine load, and
+// contexts handed to fn are 24-byte slots carved out of 84-slot slabs, so
+// the allocator runs once per 84 calls (24 B per call on average, which go
+// test reports as 0 allocs/op). A slot is never reused, so a context fn
+// keeps stays cancelled, at the price that a slab stays alive while any of
+// its contexts is referenced. What is left on that path is two atomic
+// read-modify-writes (taking a slot, ending the call) and a dynamic call to
+// the parent's Err. An fn that asks for Done (an HTTP call does) adds a
+// channel and a registration on the parent, about 1 µs. Retries allocate
+// nothing either: the failed attempts' errors stay on the stack (up to 8)
+// and are copied out only into the *Error of a call that gives up; a wait
+// allocates one timer per call. Setting MaxElapsed (measured from the
+// start) adds one clock read per call; AttemptTimeout adds a
+// context.WithTimeout per attempt. In bench/, BenchmarkRetrySuccess
+// measured 0.21–0.22× the CPU time of cenkalti/backoff's Retry (3
+// allocations, 120 B) and 0.2–0.3× its wall time on a loaded machine, and
 // BenchmarkRetryThreeFailures 0.02–0.06× (backoff: 12 allocations).
 //
 // # Concurrency
