@@ -156,6 +156,12 @@ func TestRatioBudgetBound(t *testing.T) {
 			},
 			"": func(t *rapid.T) {
 				require.False(t, c.doubleArm, "timer armed twice")
+				// The older slices' total kept by advance matches a full sum.
+				var sum int64
+				for i := range b.reqs {
+					sum += b.reqs[i].Load()
+				}
+				require.Equal(t, sum, b.older.Load()+b.reqs[b.cur.Load()%ratioSlices].Load())
 				credit := int64(percentMilli)*inWindow(requests) + int64(floorPerSec*ttlSec)*milli
 				require.Equal(t, int(max(credit/milli-inWindow(retries), 0)), b.available())
 			},
