@@ -71,9 +71,10 @@
 // allocates one timer per call. Setting MaxElapsed (measured from the
 // start) adds one clock read per call; AttemptTimeout adds a
 // context.WithTimeout per attempt. In bench/, BenchmarkRetrySuccess
-// measured 0.21–0.22× the CPU time of cenkalti/backoff's Retry (3
-// allocations, 120 B) and 0.2–0.3× its wall time on a loaded machine, and
-// BenchmarkRetryThreeFailures 0.02–0.06× (backoff: 12 allocations).
+// measured 0.17–0.21× the CPU time of cenkalti/backoff's Retry (3
+// allocations, 120 B) on a loaded machine, whose wall-clock ratios swung
+// from 0.08 to 0.42, and BenchmarkRetryThreeFailures 0.02–0.10× (backoff:
+// 12 allocations).
 //
 // # Concurrency
 //
