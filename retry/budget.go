@@ -153,8 +153,11 @@ const ratioSlices = 10
 // earlier. An idle budget holds no timer and is garbage-collected normally;
 // a budget in use keeps itself alive until a slice passes without a call.
 // Under concurrent use, a request racing with a move of the window can be
-// filed one slice late; no retry is ever filed early. RatioBudget is
-// lock-free and safe for concurrent use.
+// counted in the slice the move makes current instead of the one it was
+// made in, which can add at most Percent of a retry per such request (one
+// per racing goroutine); a retry is never filed before the slice the
+// budget held current when it was granted. RatioBudget is lock-free and
+// safe for concurrent use.
 type RatioBudget struct {
 	deposit int64 // credit per request, in thousandths of a retry
 	reserve int64 // the floor, MinPerSecond·TTL in thousandths
