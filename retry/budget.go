@@ -157,7 +157,10 @@ const ratioSlices = 10
 // made in, which can add at most Percent of a retry per such request (one
 // per racing goroutine); a retry is never filed before the slice the
 // budget held current when it was granted. RatioBudget is lock-free and
-// safe for concurrent use.
+// safe for concurrent use. It keeps to the clock it was created under: one
+// created in a testing/synctest bubble runs in that bubble's virtual time
+// and must be used only there (its timer cannot be restarted from outside),
+// and one created outside must not be used inside a bubble.
 type RatioBudget struct {
 	deposit int64 // credit per request, in thousandths of a retry
 	reserve int64 // the floor, MinPerSecond·TTL in thousandths
