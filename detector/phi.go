@@ -27,7 +27,10 @@ type PhiConfig struct {
 	Distribution Distribution
 	// Threshold is the φ at which the peer is suspected. 0 means 8.
 	Threshold float64
-	// MaxSamples is how many recent intervals are kept. 0 means 1000.
+	// MaxSamples is how many recent intervals are kept, 8 bytes each. 0
+	// means 1000 (Akka's). Under message loss 10,000 steadies the estimate
+	// of the standard deviation and so the detection time (see the package
+	// documentation's quality-of-service table).
 	MaxSamples int
 	// MinStdDev floors the standard deviation (Normal only), so perfectly
 	// regular heartbeats do not make the detector hair-triggered. 0 means

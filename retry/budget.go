@@ -139,29 +139,50 @@ const ratioSlices = 10
 // 1000·retries ≤ round(1000·Percent)·requests + 1000·MinPerSecond·TTL after
 // granting it; slices older than TTL expire. Hence the guarantee: for the
 // window the budget counts at each retry, retries ≤ Percent·requests +
-// MinPerSecond·TTL.
+// MinPerSecond·TTL. The check and the grant are one compare-and-swap, so
+// the bound holds exactly under concurrent use.
 //
-// Request costs one atomic add and reads no clock: it counts into the slice
-// that was current at the last clock read, and reads the clock once per 64
-// requests to move the window. A request may therefore be filed in an
-// earlier slice than the true one and expire early, which only ever lowers
-// the budget. Withdraw reads the clock every time, so retries are filed
-// exactly and the bound holds in real time. Under concurrent use, requests
-// racing with a window move can be filed one slice late, which can let
-// through at most one extra retry per such request. RatioBudget is lock-free
-// and safe for concurrent use.
+// Request and Withdraw read no clock: each costs one atomic read-modify-write
+// and a few loads. The window is moved by a timer that fires at each slice
+// boundary (TTL/10), for as long as the budget is in use; after a slice with
+// no call the timer stops, and the next call reads the clock, moves the
+// window and restarts it. So the budget's notion of the current slice lags
+// real time only by the timer's firing delay (microseconds, more if the Go
+// scheduler is starved): an event in that lag is counted in the slice that
+// just ended, as if it had happened a moment earlier, and expires that much
+// earlier. An idle budget holds no timer and is garbage-collected normally;
+// a budget in use keeps itself alive until a slice passes without a call.
+// Under concurrent use, a request racing with a move of the window can be
+// counted in the slice the move makes current instead of the one it was
+// made in, which can add at most Percent of a retry per such request (one
+// per racing goroutine); a retry is never filed before the slice the
+// budget held current when it was granted. RatioBudget is lock-free and
+// safe for concurrent use. It keeps to the clock it was created under: one
+// created in a testing/synctest bubble runs in that bubble's virtual time
+// and must be used only there (its timer cannot be restarted from outside),
+// and one created outside must not be used inside a bubble.
 type RatioBudget struct {
 	deposit int64 // credit per request, in thousandths of a retry
 	reserve int64 // the floor, MinPerSecond·TTL in thousandths
 	slice   int64 // nanoseconds per slice
 	epoch   time.Time
-	now     func() int64 // current slice number; replaced in tests
+	timer   *time.Timer
 
-	cur      atomic.Int64 // slice number the newest slot holds
-	rotating atomic.Bool
-	retries  atomic.Int64 // retries in all slots
-	reqs     [ratioSlices]atomic.Int64
-	rets     [ratioSlices]atomic.Int64
+	// elapsed reads the clock (time since epoch) and arm schedules tick
+	// after d; tests replace both to drive the budget in fake time.
+	elapsed func() time.Duration
+	arm     func(d time.Duration)
+
+	cur      atomic.Int64  // slice number the newest slot holds
+	state    atomic.Uint32 // budgetTicking | budgetBusy
+	rotating atomic.Bool   // advance is moving the window
+	version  atomic.Uint64 // odd while advance moves the window
+	older    atomic.Int64  // requests in the window's slices before cur
+	// retries counts the retries in the window: those filed in rets plus
+	// those granted since the window last moved, which advance files.
+	retries atomic.Int64
+	reqs    [ratioSlices]atomic.Int64
+	rets    [ratioSlices]atomic.Int64
 }
 
 // NewRatioBudget returns an empty budget, or an error wrapping
@@ -191,72 +212,155 @@ func NewRatioBudget(cfg RatioBudgetConfig) (*RatioBudget, error) {
 		slice:   int64(cfg.TTL) / ratioSlices,
 		epoch:   time.Now(),
 	}
-	b.now = b.clock
+	b.elapsed = func() time.Duration { return time.Since(b.epoch) }
+	b.timer = time.AfterFunc(time.Hour, b.tick)
+	b.timer.Stop() // armed by the first call
+	b.arm = func(d time.Duration) { b.timer.Reset(d) }
 	return b, nil
 }
 
-// clock returns the current slice number. time.Since reads only the
-// monotonic clock, half the cost of time.Now.
-func (b *RatioBudget) clock() int64 { return int64(time.Since(b.epoch)) / b.slice }
+// The bits of RatioBudget.state.
+const (
+	budgetTicking = 1 << iota // the timer is armed and will move the window
+	budgetBusy                // a call came since the timer last fired
+)
+
+// awake makes sure the window is moving before a call uses it. On the fast
+// path the timer is armed and the budget already marked busy in this slice:
+// one load.
+func (b *RatioBudget) awake() {
+	if b.state.Load() != budgetTicking|budgetBusy {
+		b.wake()
+	}
+}
+
+// wake marks the budget busy, so that the timer re-arms at the next
+// boundary; if the timer has stopped, it first reads the clock, moves the
+// window and arms the timer.
+func (b *RatioBudget) wake() {
+	for {
+		s := b.state.Load()
+		if s&budgetTicking == 0 {
+			e := int64(b.elapsed())
+			b.advance(e / b.slice)
+			if b.state.CompareAndSwap(s, budgetTicking|budgetBusy) {
+				b.arm(time.Duration(b.slice - e%b.slice))
+				return
+			}
+			continue // another call armed it
+		}
+		if s&budgetBusy != 0 || b.state.CompareAndSwap(s, s|budgetBusy) {
+			return
+		}
+	}
+}
+
+// tick runs at each slice boundary while the budget is in use: it moves the
+// window, then re-arms for the next boundary if a call came during the
+// slice, or stops. A call that comes after it stops reads the clock itself.
+func (b *RatioBudget) tick() {
+	e := int64(b.elapsed())
+	b.advance(e / b.slice)
+	for {
+		s := b.state.Load()
+		if s&budgetBusy != 0 {
+			if b.state.CompareAndSwap(s, budgetTicking) {
+				b.arm(time.Duration(b.slice - e%b.slice))
+				return
+			}
+		} else if b.state.CompareAndSwap(s, 0) {
+			return
+		}
+	}
+}
 
 // Request records one request.
 func (b *RatioBudget) Request() {
-	if b.reqs[b.cur.Load()%ratioSlices].Add(1)&63 == 0 {
-		b.advance(b.now())
-	}
+	b.awake()
+	b.reqs[b.cur.Load()%ratioSlices].Add(1)
 }
 
 // Success does nothing: the budget counts requests, not outcomes.
 func (b *RatioBudget) Success() {}
 
-// requests returns the requests in the window.
-func (b *RatioBudget) requests() int64 {
-	var n int64
-	for i := range b.reqs {
-		n += b.reqs[i].Load()
+// credit returns what the window allows, in thousandths of a retry.
+//
+// It reads the older slices' total that advance keeps, plus the current
+// slice, between two reads of the window's version: three loads instead of
+// ten. If the window moved meanwhile it sums the slices instead, which is
+// always right: advance zeroes a slice's requests before its retries, so a
+// sum taken during a move can only be short of requests.
+func (b *RatioBudget) credit() int64 {
+	v := b.version.Load()
+	n := b.older.Load() + b.reqs[b.cur.Load()%ratioSlices].Load()
+	if v&1 != 0 || b.version.Load() != v {
+		n = 0
+		for i := range b.reqs {
+			n += b.reqs[i].Load()
+		}
 	}
-	return n
+	return b.deposit*n + b.reserve
 }
 
 // Withdraw takes one retry from the budget and reports whether it was
 // available.
 func (b *RatioBudget) Withdraw() bool {
-	b.advance(b.now())
-	credit := b.deposit*b.requests() + b.reserve
+	b.awake()
+	credit := b.credit()
 	for {
 		r := b.retries.Load()
 		if (r+1)*milli > credit {
 			return false
 		}
 		if b.retries.CompareAndSwap(r, r+1) {
-			break
+			return true
 		}
 	}
-	b.rets[b.cur.Load()%ratioSlices].Add(1)
-	return true
 }
 
 // Available returns how many retries the budget would allow right now.
 func (b *RatioBudget) Available() int {
-	b.advance(b.now())
-	credit := b.deposit*b.requests() + b.reserve
-	return int(max(credit/milli-b.retries.Load(), 0))
+	b.awake()
+	return b.available()
+}
+
+func (b *RatioBudget) available() int {
+	return int(max(b.credit()/milli-b.retries.Load(), 0))
 }
 
 // advance moves the window to slice now, expiring the slots it passes. One
 // caller moves it at a time; the others carry on with the current slot.
+// Retries granted since the last move are filed first, in the slice that
+// was current when they were granted (a retry granted while advance runs is
+// filed at the next move, later than its slice, which only lowers the
+// budget).
 func (b *RatioBudget) advance(now int64) {
 	if now <= b.cur.Load() || !b.rotating.CompareAndSwap(false, true) {
 		return
 	}
 	c := b.cur.Load()
-	for s := c + 1; s <= now && s <= c+ratioSlices; s++ {
-		i := s % ratioSlices
-		b.reqs[i].Store(0)
-		b.retries.Add(-b.rets[i].Swap(0))
-	}
 	if now > c {
+		var filed int64
+		for i := range b.rets {
+			filed += b.rets[i].Load()
+		}
+		b.rets[c%ratioSlices].Add(b.retries.Load() - filed)
+		b.version.Add(1) // odd: moving
+		for s := c + 1; s <= now && s <= c+ratioSlices; s++ {
+			i := s % ratioSlices
+			b.reqs[i].Store(0)
+			b.retries.Add(-b.rets[i].Swap(0))
+		}
 		b.cur.Store(now)
+		// A request that read the old current slice may still land in it
+		// after this sum; it is then left out of older, which only lowers
+		// the budget, until the next move sums again.
+		var older int64
+		for s := max(now-ratioSlices+1, 0); s < now; s++ {
+			older += b.reqs[s%ratioSlices].Load()
+		}
+		b.older.Store(older)
+		b.version.Add(1) // even: settled
 	}
 	b.rotating.Store(false)
 }

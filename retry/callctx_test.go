@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -71,4 +72,19 @@ func TestCallCtxDerivedContexts(t *testing.T) {
 		<-child.Done()
 		require.ErrorIs(t, child.Err(), context.Canceled)
 	})
+}
+
+// TestCallCtxLayout pins the sizes the cost figures rest on: a 24-byte slot
+// and a slab that fits the 2048-byte size class.
+func TestCallCtxLayout(t *testing.T) {
+	require.Equal(t, uintptr(24), unsafe.Sizeof(callCtx{}))
+	require.LessOrEqual(t, unsafe.Sizeof(ctxSlab{}), uintptr(2048))
+	require.Greater(t, unsafe.Sizeof(ctxSlab{})+unsafe.Sizeof(callCtx{}), uintptr(2048))
+	// ext finds each slot's slab from the slot alone.
+	s := new(ctxSlab)
+	for i := range s.ctxs {
+		s.ctxs[i].index = uint32(i)
+		cell := s.ctxs[i].ext() // the first call allocates the table
+		require.Same(t, &s.exts.Load()[i], cell)
+	}
 }

@@ -182,10 +182,6 @@ func (r *Retrier) Do(ctx context.Context, fn func(ctx context.Context) error) er
 	c := newCallCtx(ctx)
 	// Deferred so that fn's context is cancelled even if fn panics.
 	defer c.finish()
-	return r.run(ctx, c, fn)
-}
-
-func (r *Retrier) run(ctx context.Context, c *callCtx, fn func(context.Context) error) error {
 	if r.budget != nil {
 		r.budget.Request()
 	}
@@ -208,6 +204,10 @@ func (r *Retrier) attempt(c *callCtx, fn func(context.Context) error) error {
 	if r.attemptTimeout <= 0 {
 		return fn(c)
 	}
+	return r.attemptWithTimeout(c, fn)
+}
+
+func (r *Retrier) attemptWithTimeout(c *callCtx, fn func(context.Context) error) error {
 	actx, cancel := context.WithTimeout(c, r.attemptTimeout)
 	defer cancel()
 	return fn(actx)

@@ -408,6 +408,23 @@ func BenchmarkDoFirstTrySuccess(b *testing.B) {
 	}
 }
 
+// BenchmarkDoFirstTrySuccessDone is the first-try success of an operation
+// that asks for its context's Done channel, as an HTTP call does, under a
+// cancellable parent: the slow path of the call's context.
+func BenchmarkDoFirstTrySuccessDone(b *testing.B) {
+	r := mustNew(b, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fn := func(ctx context.Context) error {
+		_ = ctx.Done()
+		return nil
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Do(ctx, fn)
+	}
+}
+
 func BenchmarkDoThreeFailuresThenSuccess(b *testing.B) {
 	r := mustNew(b, Config{MaxAttempts: 4, Backoff: Constant(0)})
 	ctx := context.Background()
