@@ -153,8 +153,15 @@ type Picker interface {
 	// ConsistentHash; other policies ignore it.
 	Pick(key string) (Pick, error)
 	// Done reports that the request given p finished after latency, with
-	// err its outcome (nil for success). Call it exactly once per Pick.
+	// err its outcome (nil for success). Call it, or Cancel, exactly once
+	// per Pick.
 	Done(p Pick, latency time.Duration, err error)
+	// Cancel releases p without reporting an outcome, for a request that
+	// was never sent (a circuit breaker refused it, its context ended
+	// first). It frees p's in-flight slot and records no latency sample,
+	// so an abandoned pick neither counts against its endpoint nor looks
+	// fast. Call it, or Done, exactly once per Pick.
+	Cancel(p Pick)
 }
 
 // Pick is the result of Balancer.Pick: the endpoint to use, plus what Done
@@ -453,6 +460,18 @@ func (b *Balancer) Done(p Pick, latency time.Duration, err error) {
 		b.observe(p.ep, latency, err)
 	case ConsistentHash:
 		// Release can fail only for a Pick from another Balancer.
+		_ = b.bounded.Release(p.Endpoint)
+	}
+}
+
+// Cancel releases a pick whose request was never sent; see Picker. It
+// undoes the pick's in-flight accounting and records nothing else.
+func (b *Balancer) Cancel(p Pick) {
+	if p.ep == nil {
+		return
+	}
+	p.ep.outstanding.Add(-1)
+	if b.policy == ConsistentHash {
 		_ = b.bounded.Release(p.Endpoint)
 	}
 }

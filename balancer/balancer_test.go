@@ -305,3 +305,33 @@ func TestConsistentHashRingFollowsHealth(t *testing.T) {
 	require.NoError(t, b.SetEndpoints(many...))
 	require.Len(t, ring(), 20)
 }
+
+// TestCancelRecordsNoSample checks that a pick released with Cancel frees its
+// in-flight slot (and its bounded-load slot) without a latency sample, where
+// Done with an error would make the endpoint look as slow as FailureLatency.
+func TestCancelRecordsNoSample(t *testing.T) {
+	for _, p := range allPolicies {
+		t.Run(p.String(), func(t *testing.T) {
+			b, err := New(Config{Policy: p, Endpoints: eps("a"), Seed: 1})
+			require.NoError(t, err)
+			pk, err := b.Pick("k")
+			require.NoError(t, err)
+			b.Done(pk, 5*time.Millisecond, nil)
+			before := b.Status()[0].Latency
+			for range 100 {
+				pk, err = b.Pick("k")
+				require.NoError(t, err)
+				require.Equal(t, int64(1), b.Status()[0].Outstanding)
+				b.Cancel(pk)
+			}
+			st := b.Status()[0]
+			require.Equal(t, int64(0), st.Outstanding)
+			require.Equal(t, before, st.Latency, "Cancel must not record a latency sample")
+			if p == ConsistentHash {
+				require.Equal(t, int64(0), b.bounded.Total(), "Cancel must release the bounded-load slot")
+			}
+			b.Cancel(Pick{}) // the zero Pick is ignored
+			var _ Picker = b
+		})
+	}
+}
