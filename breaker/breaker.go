@@ -16,10 +16,11 @@ const stateMask = 0xff
 
 func wordState(w uint64) State { return State(w & stateMask) }
 
-// Breaker is a circuit breaker. Create it with New; it is safe for concurrent use. It needs
-// no Close: its only background work is a runtime timer (time.AfterFunc), armed while it is
-// open with the default clock, whose callback ends the open state and returns; leaving the
-// open state early stops it.
+// Breaker is a circuit breaker. Create it with New; it is safe for concurrent use. Its only
+// background work is a runtime timer (time.AfterFunc), armed while it is open with the
+// default clock, whose callback ends the open state, delivers that change to
+// Config.OnStateChange and returns. Close stops the timer and waits for a running callback,
+// so that no hook runs in the background once it returns.
 type Breaker struct {
 	// Read-only after New: the hot path reads these and word, so they share cache lines
 	// that are never written.
@@ -41,15 +42,20 @@ type Breaker struct {
 	needProbes int
 
 	word    atomic.Uint64 // state and generation; written only under mu
+	lazy    atomic.Bool   // no timer: the open state ends on the first call after openEnd
 	consec  atomic.Int64  // consecutive failures while closed or metrics-only
 	win     atomic.Pointer[windowBox]
-	openEnd atomic.Int64 // with an injected clock: when the open wait ends
+	openEnd atomic.Int64 // when the open wait ends, in nanotime
 
 	mu          sync.Mutex
 	probes      int // half-open probes in flight
 	probeOK     int // successful probes in this half-open period
 	trips       int // consecutive trips without closing, for the open backoff
 	timer       *time.Timer
+	timerRuns   int       // timer callbacks between their transition and their last hook
+	timerIdle   sync.Cond // signalled when timerRuns drops to zero; L is &mu
+	closed      bool      // Close was called: arm no more timers
+	entered     [StateMetricsOnly + 1]uint64
 	pending     []transition
 	dispatching bool
 
@@ -70,6 +76,8 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, err
 	}
 	b := &Breaker{cfg: cfg, now: cfg.Now, onChange: cfg.OnStateChange, classify: cfg.Classify}
+	b.timerIdle.L = &b.mu
+	b.lazy.Store(b.now != nil)
 	if b.now != nil {
 		b.epoch = b.now()
 	} else {
@@ -148,7 +156,7 @@ func (b *Breaker) Allow() (Token, error) {
 		case StateDisabled:
 			return Token{b: b, word: w}, nil
 		case StateOpen:
-			if b.now != nil && b.nanotime() >= b.openEnd.Load() {
+			if b.lazy.Load() && b.nanotime() >= b.openEnd.Load() {
 				b.endOpen(w)
 				continue
 			}
@@ -312,6 +320,49 @@ func (b *Breaker) transitionFrom(w uint64, to State) {
 // endOpen ends the open state admitted under word w, if it still holds.
 func (b *Breaker) endOpen(w uint64) { b.transitionFrom(w, StateHalfOpen) }
 
+// timerFired is the open timer's callback: endOpen, counted in timerRuns until its hook has
+// been delivered, so that Close can wait for it.
+func (b *Breaker) timerFired(w uint64) {
+	b.mu.Lock()
+	if b.closed || b.word.Load() != w {
+		b.mu.Unlock()
+		return
+	}
+	b.timerRuns++
+	b.setLocked(StateHalfOpen)
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		if b.timerRuns--; b.timerRuns == 0 {
+			b.timerIdle.Broadcast()
+		}
+		b.mu.Unlock()
+	}()
+	b.dispatch()
+}
+
+// Close stops the breaker's background work: it stops the open timer and waits for a timer
+// callback already running to return, the OnStateChange call it delivers included. Once it
+// returns, the hook runs only inside the caller's own calls of the breaker (and calls of
+// other goroutines still using it). It is idempotent and always returns nil. The breaker
+// keeps working after Close, with the open state ending on the first call after its wait,
+// as with an injected Config.Now. Close must not be called from OnStateChange: it would
+// wait for the hook that called it.
+func (b *Breaker) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.lazy.Store(true)
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	for b.timerRuns > 0 {
+		b.timerIdle.Wait()
+	}
+	b.mu.Unlock()
+	return nil
+}
+
 // setLocked performs a transition and queues its hook. b.mu must be held.
 func (b *Breaker) setLocked(to State) {
 	old := b.word.Load()
@@ -334,18 +385,19 @@ func (b *Breaker) setLocked(to State) {
 		}
 	case StateOpen:
 		d := b.openWaitLocked()
-		if b.now != nil {
-			b.openEnd.Store(b.nanotime() + int64(d))
-		} else {
+		// The deadline is kept even with a timer, so that Close can hand the open state
+		// over to the lazy check.
+		b.openEnd.Store(b.nanotime() + int64(d))
+		if !b.lazy.Load() {
 			// The callback takes b.mu, so even a tiny wait cannot end the state before
 			// this transition is complete.
-			b.timer = time.AfterFunc(d, func() { b.endOpen(w) })
+			b.timer = time.AfterFunc(d, func() { b.timerFired(w) })
 		}
 	case StateHalfOpen:
 		b.probes, b.probeOK = 0, 0
 	}
 	b.word.Store(w)
-	b.stripes[0].transitions.Add(1)
+	b.entered[to]++
 	if b.onChange != nil || b.cfg.Logger != nil {
 		b.pending = append(b.pending, transition{from, to})
 	}
@@ -428,7 +480,7 @@ func (b *Breaker) State() State {
 // clock, so that State and Metrics agree with what Allow would do.
 func (b *Breaker) observe() uint64 {
 	w := b.word.Load()
-	if wordState(w) == StateOpen && b.now != nil && b.nanotime() >= b.openEnd.Load() {
+	if wordState(w) == StateOpen && b.lazy.Load() && b.nanotime() >= b.openEnd.Load() {
 		b.endOpen(w)
 		w = b.word.Load()
 	}

@@ -124,6 +124,7 @@ func (md *model) set(to State, now int64) {
 	md.state = to
 	md.gen++
 	md.m.Transitions++
+	md.m.TransitionsTo[to]++
 	md.consec = 0
 	switch to {
 	case StateClosed, StateMetricsOnly, StateDisabled, StateForcedOpen:
