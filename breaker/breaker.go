@@ -43,7 +43,7 @@ type Breaker struct {
 
 	word    atomic.Uint64 // state and generation; written only under mu
 	lazy    atomic.Bool   // no timer: the open state ends on the first call after openEnd
-	consec  atomic.Int64  // consecutive failures while closed or metrics-only
+	consec  atomic.Uint64 // consecutive failures while closed or metrics-only: see consecTag
 	win     atomic.Pointer[windowBox]
 	openEnd atomic.Int64 // when the open wait ends, in nanotime
 
@@ -65,8 +65,21 @@ type Breaker struct {
 
 // windowBox lets the window be swapped atomically: a fresh window replaces the old one on
 // every reset, so a record racing with the reset lands in the discarded window instead of
-// corrupting the new one's totals.
-type windowBox struct{ w window }
+// corrupting the new one's totals. word is the state word the window was created under: a
+// report whose token carries another word is stale and must not touch it.
+type windowBox struct {
+	w    window
+	word uint64
+}
+
+// The consecutive-failure counter packs the low 32 bits of the generation it counts for into
+// its high half and the count into its low half. A transition stores a fresh tag with a zero
+// count before publishing its word, and a failure increments the counter only by a
+// compare-and-swap that checks the tag, so a report admitted before the transition can never
+// add to the new state's count, however it interleaves with the transition.
+const consecCount = 1<<32 - 1
+
+func consecTag(word uint64) uint64 { return word >> 8 << 32 }
 
 type transition struct{ from, to State }
 
@@ -114,7 +127,7 @@ func New(cfg Config) (*Breaker, error) {
 		}
 	}
 	if b.windowed {
-		b.win.Store(&windowBox{b.newWindow(0)})
+		b.win.Store(&windowBox{w: b.newWindow(0)})
 	}
 	return b, nil
 }
@@ -256,17 +269,36 @@ func (b *Breaker) record(t Token, o Outcome) {
 	}
 	trip := false
 	if b.consecN > 0 {
-		if o == Failure {
-			trip = b.consec.Add(1) >= b.consecN
-		} else if b.consec.Load() != 0 {
-			// Load before Store: on the all-success path the line stays shared between
-			// cores instead of bouncing on every call.
-			b.consec.Store(0)
+		tag := consecTag(t.word)
+		for {
+			c := b.consec.Load()
+			if c&^consecCount != tag {
+				break // a transition happened since the word check above
+			}
+			if o == Failure {
+				n := c&consecCount + 1
+				if n > consecCount {
+					n = consecCount // saturate instead of carrying into the tag
+				}
+				if b.consec.CompareAndSwap(c, tag|n) {
+					trip = int64(n) >= b.consecN
+					break
+				}
+				continue
+			}
+			// Load before writing: on the all-success path the line stays shared between
+			// cores instead of bouncing on every call. A failed swap means a concurrent
+			// report or transition wrote first; reports racing each other have no order.
+			if c&consecCount != 0 {
+				b.consec.CompareAndSwap(c, tag)
+			}
+			break
 		}
 	}
 	if b.windowed {
-		c := b.win.Load().w.record(now, o == Failure, slow)
-		trip = trip || b.rateExceeded(c)
+		if box := b.win.Load(); box.word == t.word {
+			trip = b.rateExceeded(box.w.record(now, o == Failure, slow)) || trip
+		}
 	}
 	if trip && st == StateClosed {
 		b.transitionFrom(t.word, StateOpen)
@@ -370,7 +402,7 @@ func (b *Breaker) setLocked(to State) {
 	w := (old>>8+1)<<8 | uint64(to)
 	// Everything the new state needs is in place before the word is published: a lock-free
 	// reader that sees the new word must not see the previous open deadline or window.
-	b.consec.Store(0)
+	b.consec.Store(consecTag(w))
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
@@ -381,7 +413,7 @@ func (b *Breaker) setLocked(to State) {
 			b.trips = 0
 		}
 		if b.windowed && (to == StateClosed || to == StateMetricsOnly) {
-			b.win.Store(&windowBox{b.newWindow(b.nanotime())})
+			b.win.Store(&windowBox{w: b.newWindow(b.nanotime()), word: w})
 		}
 	case StateOpen:
 		d := b.openWaitLocked()

@@ -93,7 +93,7 @@ func (b *Breaker) Metrics() Metrics {
 		m.Rejections += s.rejections.Load()
 	}
 	m.Calls = m.Successes + m.Failures + m.Ignored
-	m.ConsecutiveFailures = int(b.consec.Load())
+	m.ConsecutiveFailures = int(b.consec.Load() & consecCount)
 	if b.windowed {
 		var now int64
 		if b.needClock {
