@@ -53,9 +53,16 @@ type Endpoint struct {
 	// Name identifies the endpoint (an address, a host name).
 	Name string
 	// Weight is the endpoint's relative capacity, used by
-	// WeightedRoundRobin and ConsistentHash. Zero means 1.
+	// WeightedRoundRobin and ConsistentHash: an integer in [0, MaxWeight],
+	// zero meaning 1. ConsistentHash also needs Weight*VirtualNodes within
+	// what package hashring can place.
 	Weight int
 }
+
+// MaxWeight is the largest Endpoint.Weight. The bound keeps
+// WeightedRoundRobin's running sums far from integer overflow, which would
+// silently skew its proportions.
+const MaxWeight = 1 << 20
 
 // Config configures a Balancer. Only Policy and Endpoints matter to every
 // policy; each other field says which policy reads it.
@@ -134,8 +141,8 @@ func validateEndpoints(eps []Endpoint) error {
 		if e.Name == "" {
 			return fmt.Errorf("%w: endpoint with empty name", ErrInvalidConfig)
 		}
-		if e.Weight < 0 {
-			return fmt.Errorf("%w: endpoint %q has weight %d < 0", ErrInvalidConfig, e.Name, e.Weight)
+		if e.Weight < 0 || e.Weight > MaxWeight {
+			return fmt.Errorf("%w: endpoint %q has weight %d outside [0, %d]", ErrInvalidConfig, e.Name, e.Weight, MaxWeight)
 		}
 		if seen[e.Name] {
 			return fmt.Errorf("%w: duplicate endpoint %q", ErrInvalidConfig, e.Name)
@@ -287,8 +294,13 @@ func (b *Balancer) SetEndpoints(eps ...Endpoint) error {
 		}
 		all[i] = endpoint{Endpoint: e, up: up, st: st}
 	}
+	if err := b.publishLocked(all); err != nil {
+		return err
+	}
 	// Forget the state of endpoints that are gone and idle; one that still
-	// has requests in flight keeps its state until a later change.
+	// has requests in flight keeps its state until a later change. This
+	// waits for a successful publish: on failure the old snapshot, which
+	// still uses these states, stays current.
 	keep := make(map[string]bool, len(eps))
 	for _, e := range eps {
 		keep[e.Name] = true
@@ -298,7 +310,7 @@ func (b *Balancer) SetEndpoints(eps ...Endpoint) error {
 			delete(b.states, name)
 		}
 	}
-	return b.publishLocked(all)
+	return nil
 }
 
 // SetHealthy marks an endpoint up (true) or down (false). A down endpoint
@@ -356,12 +368,16 @@ func (b *Balancer) publishLocked(all []endpoint) error {
 	return nil
 }
 
-// syncRing makes the bounded-load ring's membership equal to want. A health
-// flap changes one node: Add or Remove merges its points in O(P), where a
-// full Set re-sorts all P points, so a few changes are applied one by one.
-func syncRing(bd *hashring.Bounded, want []hashring.Node) error {
-	have := make(map[string]float64)
-	for _, n := range bd.Nodes() {
+// syncRing makes the bounded-load ring's membership equal to want, or
+// leaves it unchanged and returns an error. A health flap changes one node:
+// Add or Remove merges its points in O(P), where a full Set re-sorts all P
+// points, so a few changes are applied one by one, and undone by a Set of
+// the previous membership if one of them fails (a weight the ring cannot
+// place), since the caller then keeps its previous snapshot.
+func syncRing(bd *hashring.Bounded, want []hashring.Node) (err error) {
+	prev := bd.Nodes()
+	have := make(map[string]float64, len(prev))
+	for _, n := range prev {
 		have[n.ID] = n.Weight
 	}
 	wanted := make(map[string]bool, len(want))
@@ -381,13 +397,18 @@ func syncRing(bd *hashring.Bounded, want []hashring.Node) error {
 	if len(add)+len(remove) > 4 {
 		return bd.Set(want...)
 	}
-	for _, id := range remove {
-		bd.Remove(id)
-	}
+	defer func() {
+		if err != nil {
+			_ = bd.Set(prev...) // the previous membership was placed before
+		}
+	}()
 	for _, n := range add {
 		if err := bd.Add(n.ID, n.Weight); err != nil {
 			return err
 		}
+	}
+	for _, id := range remove {
+		bd.Remove(id)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,9 @@ func TestConfigValidate(t *testing.T) {
 		{VirtualNodes: -1},
 		{Endpoints: []Endpoint{{Name: ""}}},
 		{Endpoints: []Endpoint{{Name: "a", Weight: -1}}},
+		// Two weights near MaxInt overflowed WeightedRoundRobin's sums.
+		{Endpoints: []Endpoint{{Name: "a", Weight: math.MaxInt}, {Name: "b", Weight: math.MaxInt}}},
+		{Endpoints: []Endpoint{{Name: "a", Weight: MaxWeight + 1}}},
 		{Endpoints: eps("a", "a")},
 	}
 	for _, cfg := range bad {
@@ -334,4 +338,30 @@ func TestCancelRecordsNoSample(t *testing.T) {
 			var _ Picker = b
 		})
 	}
+}
+
+// TestFailedSetEndpointsChangesNothing checks that SetEndpoints failing on an
+// endpoint the ring cannot place leaves the balancer as it was: before, the
+// ring had already dropped the endpoints the call removed, so an endpoint
+// still up in the snapshot was never picked again.
+func TestFailedSetEndpointsChangesNothing(t *testing.T) {
+	b, err := New(Config{Policy: ConsistentHash, Endpoints: eps("a", "b", "c")})
+	require.NoError(t, err)
+	picked := func() map[string]int {
+		got := map[string]int{}
+		for i := range 3000 {
+			p, err := b.Pick(fmt.Sprint("key-", i))
+			require.NoError(t, err)
+			got[p.Endpoint]++
+			b.Done(p, time.Millisecond, nil)
+		}
+		return got
+	}
+	before := picked()
+	require.Len(t, before, 3)
+	// Weight 1e6 needs more virtual nodes than the ring allows.
+	err = b.SetEndpoints(Endpoint{Name: "a"}, Endpoint{Name: "b", Weight: 1e6})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.Equal(t, before, picked(), "a failed SetEndpoints must not change placement")
+	require.Len(t, b.Status(), 3)
 }
