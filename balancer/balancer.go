@@ -448,7 +448,10 @@ func (b *Balancer) Pick(key string) (Pick, error) {
 // state in the endpoint snapshot. The ring is updated just before the
 // snapshot is published, so for an instant the ring can name an endpoint
 // the loaded snapshot lacks; then the load is given back and the pick
-// retried, which a writer in progress resolves within a few attempts.
+// retried. A writer in progress usually finishes within a yield or two; if
+// it does not (it was preempted between the two updates), the pick waits
+// for it on the writers' mutex rather than report ErrAllDown while healthy
+// endpoints exist.
 func (b *Balancer) pickHash(key string) (*epState, error) {
 	for attempt := 0; ; attempt++ {
 		name, err := b.bounded.Acquire(key)
@@ -463,10 +466,15 @@ func (b *Balancer) pickHash(key string) (*epState, error) {
 			return s.all[i].st, nil
 		}
 		_ = b.bounded.Release(name)
-		if attempt == 100 {
+		switch {
+		case attempt == 100:
 			return nil, ErrAllDown
+		case attempt < 3:
+			runtime.Gosched()
+		default:
+			b.mu.Lock() // held by the writer until its snapshot is published
+			b.mu.Unlock()
 		}
-		runtime.Gosched()
 	}
 }
 

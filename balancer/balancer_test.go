@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/distkit/distkit/hashring"
 )
 
 func eps(names ...string) []Endpoint {
@@ -364,4 +367,41 @@ func TestFailedSetEndpointsChangesNothing(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	require.Equal(t, before, picked(), "a failed SetEndpoints must not change placement")
 	require.Len(t, b.Status(), 3)
+}
+
+// TestPickHashWaitsForPreemptedWriter holds the writers' mutex with the ring
+// updated and the snapshot not yet published, as a SetEndpoints preempted
+// between the two would. A ConsistentHash Pick must wait for the publication
+// instead of giving up with ErrAllDown while a healthy endpoint exists.
+func TestPickHashWaitsForPreemptedWriter(t *testing.T) {
+	b, err := New(Config{Policy: ConsistentHash, Endpoints: eps("a")})
+	require.NoError(t, err)
+	b.mu.Lock()
+	// The writer's first half: the ring now holds only "x", which the
+	// published snapshot does not have yet.
+	require.NoError(t, b.bounded.Set(hashring.Node{ID: "x"}))
+	got := make(chan error, 1)
+	go func() {
+		p, err := b.Pick("k")
+		if err == nil && p.Endpoint != "x" {
+			err = fmt.Errorf("picked %q", p.Endpoint)
+		}
+		got <- err
+	}()
+	// Give the Pick time to exhaust any bounded number of retries. Yielding
+	// (not sleeping) cannot make the fixed code fail: it only makes the old
+	// one fail reliably.
+	for range 2000 {
+		runtime.Gosched()
+	}
+	select {
+	case err := <-got:
+		b.mu.Unlock()
+		require.NoError(t, err, "Pick returned before the writer finished")
+	default:
+	}
+	// The writer's second half.
+	require.NoError(t, b.publishLocked([]endpoint{{Endpoint: Endpoint{Name: "x"}, up: true, st: &epState{name: "x"}}}))
+	b.mu.Unlock()
+	require.NoError(t, <-got)
 }
