@@ -200,7 +200,8 @@ func (b *Breaker) Allow() (Token, error) {
 	}
 }
 
-// Done reports the call's outcome as classified from its error by Config.Classify.
+// Done reports the call's outcome as classified from its error by Config.Classify. An
+// outcome other than Success, Failure and Ignore from Classify counts as Ignore.
 func (t Token) Done(err error) {
 	if t.b == nil {
 		return
@@ -215,7 +216,9 @@ func (t Token) Done(err error) {
 	} else if t.b.classify != nil {
 		o = t.b.classify(nil)
 	}
-	t.b.record(t, o)
+	// An unknown outcome would count as ignored in Metrics but as a success in the
+	// consecutive-failure run and the window: make it one thing.
+	t.b.record(t, min(o, Ignore))
 }
 
 // Success reports a successful call.
@@ -239,10 +242,11 @@ func (t Token) Ignore() {
 	}
 }
 
-// Record reports the call's outcome directly.
+// Record reports the call's outcome directly. An outcome other than Success, Failure and
+// Ignore counts as Ignore, so that the token's half-open probe slot is still released.
 func (t Token) Record(o Outcome) {
-	if t.b != nil && o <= Ignore {
-		t.b.record(t, o)
+	if t.b != nil {
+		t.b.record(t, min(o, Ignore))
 	}
 }
 

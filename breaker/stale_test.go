@@ -1,8 +1,11 @@
 package breaker
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -39,4 +42,41 @@ func TestStaleReportsRacingReset(t *testing.T) {
 			require.Failf(t, "stale report counted after Reset", "round %d: consecutive %d, window %+v", r, m.ConsecutiveFailures, m.Window)
 		}
 	}
+}
+
+// TestUnknownOutcomeCountsAsIgnore checks that an outcome outside Success, Failure and Ignore,
+// from Classify or Record, counts as Ignore everywhere: it used to break a run of consecutive
+// failures like a success while Metrics counted it as ignored, and Record dropped it, leaking
+// the token's half-open probe slot.
+func TestUnknownOutcomeCountsAsIgnore(t *testing.T) {
+	odd := errors.New("odd")
+	b := mustNew(t, Config{ConsecutiveFailures: 2, OpenDuration: time.Second, Now: (&manualClock{now: time.Unix(0, 0)}).Now,
+		Classify: func(err error) Outcome {
+			if err == odd {
+				return Outcome(9)
+			}
+			return DefaultClassify(err)
+		}})
+	ctx := context.Background()
+	_ = b.Execute(ctx, fail)
+	_ = b.Execute(ctx, func(context.Context) error { return odd })
+	m := b.Metrics()
+	require.Equal(t, uint64(1), m.Ignored)
+	require.Equal(t, 1, m.ConsecutiveFailures, "an unknown outcome must not break the run")
+	_ = b.Execute(ctx, fail)
+	require.Equal(t, StateOpen, b.State())
+}
+
+func TestRecordUnknownOutcomeReleasesProbe(t *testing.T) {
+	clock := &manualClock{now: time.Unix(0, 0)}
+	b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, Now: clock.Now})
+	_ = b.Execute(context.Background(), fail)
+	clock.advance(time.Second)
+	tok, err := b.Allow()
+	require.NoError(t, err)
+	require.Equal(t, StateHalfOpen, b.State())
+	tok.Record(Outcome(9))
+	require.Equal(t, 0, b.Metrics().HalfOpenInFlight)
+	_, err = b.Allow()
+	require.NoError(t, err, "the probe slot was released")
 }
