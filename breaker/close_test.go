@@ -42,7 +42,7 @@ func TestCloseStopsTimer(t *testing.T) {
 		time.Sleep(time.Second - 1)
 		_, err := b.Allow()
 		require.ErrorIs(t, err, ErrOpen)
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond)
 		synctest.Wait()
 		require.Len(t, hooks(), 4, "no timer after Close")
 		require.Equal(t, StateHalfOpen, b.State())

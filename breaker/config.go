@@ -197,7 +197,8 @@ type Config struct {
 
 	// Now, if set, replaces time.Now. With it, the breaker reads the clock lazily: the open
 	// state ends on the first Allow, State or Metrics call after the wait. Without it, a
-	// runtime timer ends the open state on time and rejection never reads the clock. Tests
+	// runtime timer ends the open state on time (until Breaker.Close, which falls back to
+	// the lazy check) and rejection never reads the clock. Tests
 	// running under testing/synctest need neither: time.Now is virtual there.
 	Now func() time.Time
 
