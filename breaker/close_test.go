@@ -104,3 +104,51 @@ func TestTransitionsByState(t *testing.T) {
 		require.Equal(t, uint64(9), m.Transitions)
 	})
 }
+
+// TestCloseRacingTransitions closes a breaker while goroutines trip it and its timer ends
+// the open state: the race detector checks the handover, and once Close has returned no
+// hook may run unless a caller's own call caused it.
+func TestCloseRacingTransitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		inCall := 0 // goroutines inside a call of the breaker
+		closed := false
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Millisecond, OnStateChange: func(from, to State) {
+			mu.Lock()
+			defer mu.Unlock()
+			if closed && inCall == 0 {
+				t.Errorf("hook %v -> %v ran in the background after Close", from, to)
+			}
+		}})
+		call := func(fn func(context.Context) error) {
+			mu.Lock()
+			inCall++
+			mu.Unlock()
+			_ = b.Execute(context.Background(), fn)
+			mu.Lock()
+			inCall--
+			mu.Unlock()
+		}
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 200 {
+					if (i+g)%3 == 0 {
+						call(fail)
+					} else {
+						call(ok)
+					}
+					time.Sleep(time.Duration(g+1) * 300 * time.Microsecond)
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond)
+		require.NoError(t, b.Close())
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		wg.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+	})
+}
