@@ -454,6 +454,14 @@ func runModel(t *rapid.T) {
 				b.MetricsOnly()
 			}
 		},
+		"close": func(t *rapid.T) {
+			// Close hands the open state over from the timer to the lazy check: nothing
+			// the model can observe may change.
+			if rapid.IntRange(0, 7).Draw(t, "closeNow") != 0 {
+				t.Skip("Close is kept rare")
+			}
+			require.NoError(t, b.Close())
+		},
 		"": func(t *rapid.T) {
 			now := elapsed()
 			m := b.Metrics()
