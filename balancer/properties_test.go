@@ -95,7 +95,11 @@ func TestHealthAndLeastModel(t *testing.T) {
 				i := rapid.IntRange(0, len(held)-1).Draw(t, "which")
 				p := held[i]
 				held = append(held[:i], held[i+1:]...)
-				b.Done(p, time.Duration(rapid.IntRange(1, 1000).Draw(t, "latency")), nil)
+				if rapid.IntRange(0, 3).Draw(t, "cancel") == 0 {
+					b.Cancel(p)
+				} else {
+					b.Done(p, time.Duration(rapid.IntRange(1, 1000).Draw(t, "latency")), nil)
+				}
 				inflight[p.Endpoint]--
 			},
 			"health": func(t *rapid.T) {
@@ -126,6 +130,15 @@ func TestHealthAndLeastModel(t *testing.T) {
 				for _, st := range b.Status() {
 					require.Equal(t, inflight[st.Name], st.Outstanding, st.Name)
 					require.Equal(t, up[st.Name], st.Up, st.Name)
+				}
+				if policy == ConsistentHash {
+					// Every Done and Cancel gave its key back to the ring, even for an
+					// endpoint that went down or away meanwhile.
+					var sum int64
+					for _, n := range inflight {
+						sum += n
+					}
+					require.Equal(t, sum, b.bounded.Total(), "keys held on the ring")
 				}
 			},
 		})
