@@ -514,6 +514,16 @@ type EndpointStatus struct {
 	Latency     time.Duration // PowerOfTwoChoices' latency average, 0 before any sample
 }
 
+// durationOf converts an average in nanoseconds to a Duration. An average
+// of the largest Duration rounds to 2^63 as a float64, which converts to a
+// negative Duration: clamp it.
+func durationOf(ns float64) time.Duration {
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
+}
+
 // Status returns the endpoints in configuration order.
 func (b *Balancer) Status() []EndpointStatus {
 	s := b.snap.Load()
@@ -524,7 +534,7 @@ func (b *Balancer) Status() []EndpointStatus {
 			Weight:      max(e.Weight, 1),
 			Up:          e.up,
 			Outstanding: e.st.outstanding.Load(),
-			Latency:     time.Duration(math.Float64frombits(e.st.ewma.Load())),
+			Latency:     durationOf(math.Float64frombits(e.st.ewma.Load())),
 		}
 	}
 	return out

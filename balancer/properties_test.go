@@ -1,7 +1,9 @@
 package balancer
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -152,4 +154,45 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestP2CCostIsFinite feeds PowerOfTwoChoices latencies of every size,
+// zero, negative and the largest Duration included, failures, and a clock
+// that can step backwards: the latency average must stay a finite,
+// non-negative number (positive once sampled), and every cost too.
+func TestP2CCostIsFinite(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		now := time.Unix(1000, 0)
+		b, err := New(Config{
+			Policy: PowerOfTwoChoices, Seed: 3, Endpoints: eps("a", "b", "c"),
+			DecayTime: time.Duration(rapid.Int64Range(1, int64(time.Hour)).Draw(t, "decay")),
+			Now:       func() time.Time { return now },
+		})
+		require.NoError(t, err)
+		latencies := rapid.OneOf(
+			rapid.Int64Range(-1000, 1000),
+			rapid.Int64Range(math.MaxInt64-1000, math.MaxInt64),
+			rapid.Int64(),
+		)
+		for range rapid.IntRange(1, 50).Draw(t, "requests") {
+			p, err := b.Pick("")
+			require.NoError(t, err)
+			now = now.Add(time.Duration(rapid.Int64Range(-int64(time.Second), int64(time.Minute)).Draw(t, "step")))
+			var failure error
+			if rapid.Bool().Draw(t, "failed") {
+				failure = errors.New("boom")
+			}
+			b.Done(p, time.Duration(latencies.Draw(t, "latency")), failure)
+			s := b.snap.Load()
+			for _, e := range s.up {
+				avg := math.Float64frombits(e.ewma.Load())
+				require.False(t, math.IsNaN(avg) || math.IsInf(avg, 0) || avg < 0, "average %v", avg)
+				c := b.cost(e, b.lastNow.Load())
+				require.False(t, math.IsNaN(c) || math.IsInf(c, 0) || c < 0, "cost %v", c)
+			}
+			for _, st := range b.Status() {
+				require.GreaterOrEqual(t, st.Latency, time.Duration(0), st.Name)
+			}
+		}
+	})
 }
