@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,4 +60,36 @@ func TestTimeWindowMatchesNaive(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCountWindowConcurrentTotals records from several goroutines at once, wrapping the
+// window many times: once they have returned, the running totals equal the slots' sum.
+func TestCountWindowConcurrentTotals(t *testing.T) {
+	for _, size := range []int{1, 3, 64} {
+		w := newCountWindow(size)
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 5000 {
+					w.record(0, (i+g)%3 == 0, (i*g)%5 == 0)
+				}
+			})
+		}
+		wg.Wait()
+		var want WindowCounts
+		for i := range w.slots {
+			v := w.slots[i].Load()
+			if v&slotSet != 0 {
+				want.Calls++
+			}
+			if v&slotFail != 0 {
+				want.Failures++
+			}
+			if v&slotSlow != 0 {
+				want.SlowCalls++
+			}
+		}
+		require.Equal(t, size, want.Calls)
+		require.Equal(t, want, w.counts(0), "window of %d", size)
+	}
 }
