@@ -80,3 +80,48 @@ func TestRecordUnknownOutcomeReleasesProbe(t *testing.T) {
 	_, err = b.Allow()
 	require.NoError(t, err, "the probe slot was released")
 }
+
+// TestHalfOpenCapAcrossCycles admits and reports probes from several goroutines while
+// the breaker cycles through open and half-open: per half-open period, the probes in flight
+// never exceed HalfOpenProbes, and once all reports have returned none is left counted.
+func TestHalfOpenCapAcrossCycles(t *testing.T) {
+	const probes = 3
+	clock := &manualClock{now: time.Unix(0, 0)}
+	b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Millisecond, HalfOpenProbes: probes, HalfOpenSuccesses: 5, Now: clock.Now})
+	var mu sync.Mutex
+	inFlight := map[uint64]int{} // by state word: half-open probes admitted and not yet reported
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 3000 {
+				if i%7 == g {
+					clock.advance(time.Millisecond)
+				}
+				tok, err := b.Allow()
+				if err != nil {
+					continue
+				}
+				probe := wordState(tok.word) == StateHalfOpen
+				if probe {
+					mu.Lock()
+					inFlight[tok.word]++
+					n := inFlight[tok.word]
+					mu.Unlock()
+					if n > probes {
+						t.Errorf("%d probes in flight", n)
+						return
+					}
+					mu.Lock()
+					inFlight[tok.word]--
+					mu.Unlock()
+				}
+				tok.Record(Outcome((i + g) % 3))
+			}
+		})
+	}
+	wg.Wait()
+	require.Greater(t, b.Metrics().TransitionsTo[StateHalfOpen], uint64(10), "the breaker cycled")
+	if b.State() == StateHalfOpen {
+		require.Equal(t, 0, b.Metrics().HalfOpenInFlight)
+	}
+}
