@@ -77,7 +77,7 @@ type windowBox struct {
 // count before publishing its word, and a failure increments the counter only by a
 // compare-and-swap that checks the tag, so a report admitted before the transition can never
 // add to the new state's count, however it interleaves with the transition.
-const consecCount = 1<<32 - 1
+const consecCount = MaxConsecutiveFailures
 
 func consecTag(word uint64) uint64 { return word >> 8 << 32 }
 

@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +125,15 @@ func TestHalfOpenCapAcrossCycles(t *testing.T) {
 	if b.State() == StateHalfOpen {
 		require.Equal(t, 0, b.Metrics().HalfOpenInFlight)
 	}
+}
+
+// TestConsecutiveFailuresBound checks that Validate rejects a run longer than the packed
+// counter can hold, which would silently never trip.
+func TestConsecutiveFailuresBound(t *testing.T) {
+	require.NoError(t, (&Config{ConsecutiveFailures: int(min(int64(math.MaxInt), MaxConsecutiveFailures))}).Validate())
+	big := int64(MaxConsecutiveFailures) + 1
+	if int64(int(big)) != big {
+		t.Skip("int cannot exceed the bound on this platform")
+	}
+	require.ErrorIs(t, (&Config{ConsecutiveFailures: int(big)}).Validate(), ErrInvalidConfig)
 }
