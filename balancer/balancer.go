@@ -53,9 +53,16 @@ type Endpoint struct {
 	// Name identifies the endpoint (an address, a host name).
 	Name string
 	// Weight is the endpoint's relative capacity, used by
-	// WeightedRoundRobin and ConsistentHash. Zero means 1.
+	// WeightedRoundRobin and ConsistentHash: an integer in [0, MaxWeight],
+	// zero meaning 1. ConsistentHash also needs Weight*VirtualNodes within
+	// what package hashring can place.
 	Weight int
 }
+
+// MaxWeight is the largest Endpoint.Weight. The bound keeps
+// WeightedRoundRobin's running sums far from integer overflow, which would
+// silently skew its proportions.
+const MaxWeight = 1 << 20
 
 // Config configures a Balancer. Only Policy and Endpoints matter to every
 // policy; each other field says which policy reads it.
@@ -134,8 +141,8 @@ func validateEndpoints(eps []Endpoint) error {
 		if e.Name == "" {
 			return fmt.Errorf("%w: endpoint with empty name", ErrInvalidConfig)
 		}
-		if e.Weight < 0 {
-			return fmt.Errorf("%w: endpoint %q has weight %d < 0", ErrInvalidConfig, e.Name, e.Weight)
+		if e.Weight < 0 || e.Weight > MaxWeight {
+			return fmt.Errorf("%w: endpoint %q has weight %d outside [0, %d]", ErrInvalidConfig, e.Name, e.Weight, MaxWeight)
 		}
 		if seen[e.Name] {
 			return fmt.Errorf("%w: duplicate endpoint %q", ErrInvalidConfig, e.Name)
@@ -153,8 +160,15 @@ type Picker interface {
 	// ConsistentHash; other policies ignore it.
 	Pick(key string) (Pick, error)
 	// Done reports that the request given p finished after latency, with
-	// err its outcome (nil for success). Call it exactly once per Pick.
+	// err its outcome (nil for success). Call it, or Cancel, exactly once
+	// per Pick.
 	Done(p Pick, latency time.Duration, err error)
+	// Cancel releases p without reporting an outcome, for a request that
+	// was never sent (a circuit breaker refused it, its context ended
+	// first). It frees p's in-flight slot and records no latency sample,
+	// so an abandoned pick neither counts against its endpoint nor looks
+	// fast. Call it, or Done, exactly once per Pick.
+	Cancel(p Pick)
 }
 
 // Pick is the result of Balancer.Pick: the endpoint to use, plus what Done
@@ -280,8 +294,13 @@ func (b *Balancer) SetEndpoints(eps ...Endpoint) error {
 		}
 		all[i] = endpoint{Endpoint: e, up: up, st: st}
 	}
+	if err := b.publishLocked(all); err != nil {
+		return err
+	}
 	// Forget the state of endpoints that are gone and idle; one that still
-	// has requests in flight keeps its state until a later change.
+	// has requests in flight keeps its state until a later change. This
+	// waits for a successful publish: on failure the old snapshot, which
+	// still uses these states, stays current.
 	keep := make(map[string]bool, len(eps))
 	for _, e := range eps {
 		keep[e.Name] = true
@@ -291,7 +310,7 @@ func (b *Balancer) SetEndpoints(eps ...Endpoint) error {
 			delete(b.states, name)
 		}
 	}
-	return b.publishLocked(all)
+	return nil
 }
 
 // SetHealthy marks an endpoint up (true) or down (false). A down endpoint
@@ -349,12 +368,16 @@ func (b *Balancer) publishLocked(all []endpoint) error {
 	return nil
 }
 
-// syncRing makes the bounded-load ring's membership equal to want. A health
-// flap changes one node: Add or Remove merges its points in O(P), where a
-// full Set re-sorts all P points, so a few changes are applied one by one.
-func syncRing(bd *hashring.Bounded, want []hashring.Node) error {
-	have := make(map[string]float64)
-	for _, n := range bd.Nodes() {
+// syncRing makes the bounded-load ring's membership equal to want, or
+// leaves it unchanged and returns an error. A health flap changes one node:
+// Add or Remove merges its points in O(P), where a full Set re-sorts all P
+// points, so a few changes are applied one by one, and undone by a Set of
+// the previous membership if one of them fails (a weight the ring cannot
+// place), since the caller then keeps its previous snapshot.
+func syncRing(bd *hashring.Bounded, want []hashring.Node) (err error) {
+	prev := bd.Nodes()
+	have := make(map[string]float64, len(prev))
+	for _, n := range prev {
 		have[n.ID] = n.Weight
 	}
 	wanted := make(map[string]bool, len(want))
@@ -374,13 +397,18 @@ func syncRing(bd *hashring.Bounded, want []hashring.Node) error {
 	if len(add)+len(remove) > 4 {
 		return bd.Set(want...)
 	}
-	for _, id := range remove {
-		bd.Remove(id)
-	}
+	defer func() {
+		if err != nil {
+			_ = bd.Set(prev...) // the previous membership was placed before
+		}
+	}()
 	for _, n := range add {
 		if err := bd.Add(n.ID, n.Weight); err != nil {
 			return err
 		}
+	}
+	for _, id := range remove {
+		bd.Remove(id)
 	}
 	return nil
 }
@@ -420,7 +448,10 @@ func (b *Balancer) Pick(key string) (Pick, error) {
 // state in the endpoint snapshot. The ring is updated just before the
 // snapshot is published, so for an instant the ring can name an endpoint
 // the loaded snapshot lacks; then the load is given back and the pick
-// retried, which a writer in progress resolves within a few attempts.
+// retried. A writer in progress usually finishes within a yield or two; if
+// it does not (it was preempted between the two updates), the pick waits
+// for it on the writers' mutex rather than report ErrAllDown while healthy
+// endpoints exist.
 func (b *Balancer) pickHash(key string) (*epState, error) {
 	for attempt := 0; ; attempt++ {
 		name, err := b.bounded.Acquire(key)
@@ -435,10 +466,15 @@ func (b *Balancer) pickHash(key string) (*epState, error) {
 			return s.all[i].st, nil
 		}
 		_ = b.bounded.Release(name)
-		if attempt == 100 {
+		switch {
+		case attempt == 100:
 			return nil, ErrAllDown
+		case attempt < 3:
+			runtime.Gosched()
+		default:
+			b.mu.Lock() // held by the writer until its snapshot is published
+			b.mu.Unlock()
 		}
-		runtime.Gosched()
 	}
 }
 
@@ -457,6 +493,18 @@ func (b *Balancer) Done(p Pick, latency time.Duration, err error) {
 	}
 }
 
+// Cancel releases a pick whose request was never sent; see Picker. It
+// undoes the pick's in-flight accounting and records nothing else.
+func (b *Balancer) Cancel(p Pick) {
+	if p.ep == nil {
+		return
+	}
+	p.ep.outstanding.Add(-1)
+	if b.policy == ConsistentHash {
+		_ = b.bounded.Release(p.Endpoint)
+	}
+}
+
 // EndpointStatus describes one endpoint.
 type EndpointStatus struct {
 	Name        string
@@ -464,6 +512,16 @@ type EndpointStatus struct {
 	Up          bool
 	Outstanding int64         // requests picked and not yet Done
 	Latency     time.Duration // PowerOfTwoChoices' latency average, 0 before any sample
+}
+
+// durationOf converts an average in nanoseconds to a Duration. An average
+// of the largest Duration rounds to 2^63 as a float64, which converts to a
+// negative Duration: clamp it.
+func durationOf(ns float64) time.Duration {
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
 }
 
 // Status returns the endpoints in configuration order.
@@ -476,7 +534,7 @@ func (b *Balancer) Status() []EndpointStatus {
 			Weight:      max(e.Weight, 1),
 			Up:          e.up,
 			Outstanding: e.st.outstanding.Load(),
-			Latency:     time.Duration(math.Float64frombits(e.st.ewma.Load())),
+			Latency:     durationOf(math.Float64frombits(e.st.ewma.Load())),
 		}
 	}
 	return out

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/distkit/distkit/hashring"
 )
 
 func eps(names ...string) []Endpoint {
@@ -33,6 +37,9 @@ func TestConfigValidate(t *testing.T) {
 		{VirtualNodes: -1},
 		{Endpoints: []Endpoint{{Name: ""}}},
 		{Endpoints: []Endpoint{{Name: "a", Weight: -1}}},
+		// Two weights near MaxInt overflowed WeightedRoundRobin's sums.
+		{Endpoints: []Endpoint{{Name: "a", Weight: math.MaxInt}, {Name: "b", Weight: math.MaxInt}}},
+		{Endpoints: []Endpoint{{Name: "a", Weight: MaxWeight + 1}}},
 		{Endpoints: eps("a", "a")},
 	}
 	for _, cfg := range bad {
@@ -304,4 +311,97 @@ func TestConsistentHashRingFollowsHealth(t *testing.T) {
 	}
 	require.NoError(t, b.SetEndpoints(many...))
 	require.Len(t, ring(), 20)
+}
+
+// TestCancelRecordsNoSample checks that a pick released with Cancel frees its
+// in-flight slot (and its bounded-load slot) without a latency sample, where
+// Done with an error would make the endpoint look as slow as FailureLatency.
+func TestCancelRecordsNoSample(t *testing.T) {
+	for _, p := range allPolicies {
+		t.Run(p.String(), func(t *testing.T) {
+			b, err := New(Config{Policy: p, Endpoints: eps("a"), Seed: 1})
+			require.NoError(t, err)
+			pk, err := b.Pick("k")
+			require.NoError(t, err)
+			b.Done(pk, 5*time.Millisecond, nil)
+			before := b.Status()[0].Latency
+			for range 100 {
+				pk, err = b.Pick("k")
+				require.NoError(t, err)
+				require.Equal(t, int64(1), b.Status()[0].Outstanding)
+				b.Cancel(pk)
+			}
+			st := b.Status()[0]
+			require.Equal(t, int64(0), st.Outstanding)
+			require.Equal(t, before, st.Latency, "Cancel must not record a latency sample")
+			if p == ConsistentHash {
+				require.Equal(t, int64(0), b.bounded.Total(), "Cancel must release the bounded-load slot")
+			}
+			b.Cancel(Pick{}) // the zero Pick is ignored
+			var _ Picker = b
+		})
+	}
+}
+
+// TestFailedSetEndpointsChangesNothing checks that SetEndpoints failing on an
+// endpoint the ring cannot place leaves the balancer as it was: before, the
+// ring had already dropped the endpoints the call removed, so an endpoint
+// still up in the snapshot was never picked again.
+func TestFailedSetEndpointsChangesNothing(t *testing.T) {
+	b, err := New(Config{Policy: ConsistentHash, Endpoints: eps("a", "b", "c")})
+	require.NoError(t, err)
+	picked := func() map[string]int {
+		got := map[string]int{}
+		for i := range 3000 {
+			p, err := b.Pick(fmt.Sprint("key-", i))
+			require.NoError(t, err)
+			got[p.Endpoint]++
+			b.Done(p, time.Millisecond, nil)
+		}
+		return got
+	}
+	before := picked()
+	require.Len(t, before, 3)
+	// Weight 1e6 needs more virtual nodes than the ring allows.
+	err = b.SetEndpoints(Endpoint{Name: "a"}, Endpoint{Name: "b", Weight: 1e6})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.Equal(t, before, picked(), "a failed SetEndpoints must not change placement")
+	require.Len(t, b.Status(), 3)
+}
+
+// TestPickHashWaitsForPreemptedWriter holds the writers' mutex with the ring
+// updated and the snapshot not yet published, as a SetEndpoints preempted
+// between the two would. A ConsistentHash Pick must wait for the publication
+// instead of giving up with ErrAllDown while a healthy endpoint exists.
+func TestPickHashWaitsForPreemptedWriter(t *testing.T) {
+	b, err := New(Config{Policy: ConsistentHash, Endpoints: eps("a")})
+	require.NoError(t, err)
+	b.mu.Lock()
+	// The writer's first half: the ring now holds only "x", which the
+	// published snapshot does not have yet.
+	require.NoError(t, b.bounded.Set(hashring.Node{ID: "x"}))
+	got := make(chan error, 1)
+	go func() {
+		p, err := b.Pick("k")
+		if err == nil && p.Endpoint != "x" {
+			err = fmt.Errorf("picked %q", p.Endpoint)
+		}
+		got <- err
+	}()
+	// Give the Pick time to exhaust any bounded number of retries. Yielding
+	// (not sleeping) cannot make the fixed code fail: it only makes the old
+	// one fail reliably.
+	for range 2000 {
+		runtime.Gosched()
+	}
+	select {
+	case err := <-got:
+		b.mu.Unlock()
+		require.NoError(t, err, "Pick returned before the writer finished")
+	default:
+	}
+	// The writer's second half.
+	require.NoError(t, b.publishLocked([]endpoint{{Endpoint: Endpoint{Name: "x"}, up: true, st: &epState{name: "x"}}}))
+	b.mu.Unlock()
+	require.NoError(t, <-got)
 }

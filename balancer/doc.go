@@ -33,6 +33,11 @@
 //	err = send(p.Endpoint, req)
 //	b.Done(p, time.Since(start), err)
 //
+// A request abandoned after its Pick (a circuit breaker refused it, its
+// context ended) is released with Cancel(p) instead: Done would record a
+// latency sample, and a failed one at that, steering traffic away from an
+// endpoint that was never tried.
+//
 // Health checks call SetHealthy(name, false) and SetHealthy(name, true);
 // service discovery calls SetEndpoints. Code that only sends requests can
 // depend on the Picker interface.
@@ -65,6 +70,6 @@
 //     fewer than ceil((1+Epsilon)*m*w/W) of the m requests in flight, then
 //     spills clockwise; with MaxOutstanding set it returns ErrOverloaded
 //     rather than exceeding it.
-//   - Every Pick must be matched by exactly one Done, or in-flight counts
-//     (and the loads they drive) drift.
+//   - Every Pick must be matched by exactly one Done or Cancel, or
+//     in-flight counts (and the loads they drive) drift.
 package balancer

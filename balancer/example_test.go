@@ -51,3 +51,27 @@ func ExampleBalancer_consistentHash() {
 	fmt.Println(first.Endpoint == again.Endpoint)
 	// Output: true
 }
+
+// A request that is never sent, here because the caller's circuit breaker for
+// the picked endpoint refuses it, is released with Cancel: its in-flight slot
+// is freed and no latency is recorded, so the endpoint does not look slow.
+func ExampleBalancer_Cancel() {
+	b, err := balancer.New(balancer.Config{
+		Policy:    balancer.PowerOfTwoChoices,
+		Endpoints: []balancer.Endpoint{{Name: "a"}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	p, _ := b.Pick("")
+	b.Done(p, 2*time.Millisecond, nil)
+
+	p, _ = b.Pick("")
+	breakerOpen := true
+	if breakerOpen {
+		b.Cancel(p)
+	}
+	st := b.Status()[0]
+	fmt.Println(st.Outstanding, st.Latency)
+	// Output: 0 2ms
+}

@@ -1,7 +1,9 @@
 package balancer
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -95,7 +97,11 @@ func TestHealthAndLeastModel(t *testing.T) {
 				i := rapid.IntRange(0, len(held)-1).Draw(t, "which")
 				p := held[i]
 				held = append(held[:i], held[i+1:]...)
-				b.Done(p, time.Duration(rapid.IntRange(1, 1000).Draw(t, "latency")), nil)
+				if rapid.IntRange(0, 3).Draw(t, "cancel") == 0 {
+					b.Cancel(p)
+				} else {
+					b.Done(p, time.Duration(rapid.IntRange(1, 1000).Draw(t, "latency")), nil)
+				}
 				inflight[p.Endpoint]--
 			},
 			"health": func(t *rapid.T) {
@@ -127,6 +133,15 @@ func TestHealthAndLeastModel(t *testing.T) {
 					require.Equal(t, inflight[st.Name], st.Outstanding, st.Name)
 					require.Equal(t, up[st.Name], st.Up, st.Name)
 				}
+				if policy == ConsistentHash {
+					// Every Done and Cancel gave its key back to the ring, even for an
+					// endpoint that went down or away meanwhile.
+					var sum int64
+					for _, n := range inflight {
+						sum += n
+					}
+					require.Equal(t, sum, b.bounded.Total(), "keys held on the ring")
+				}
 			},
 		})
 	})
@@ -139,4 +154,45 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestP2CCostIsFinite feeds PowerOfTwoChoices latencies of every size,
+// zero, negative and the largest Duration included, failures, and a clock
+// that can step backwards: the latency average must stay a finite,
+// non-negative number (positive once sampled), and every cost too.
+func TestP2CCostIsFinite(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		now := time.Unix(1000, 0)
+		b, err := New(Config{
+			Policy: PowerOfTwoChoices, Seed: 3, Endpoints: eps("a", "b", "c"),
+			DecayTime: time.Duration(rapid.Int64Range(1, int64(time.Hour)).Draw(t, "decay")),
+			Now:       func() time.Time { return now },
+		})
+		require.NoError(t, err)
+		latencies := rapid.OneOf(
+			rapid.Int64Range(-1000, 1000),
+			rapid.Int64Range(math.MaxInt64-1000, math.MaxInt64),
+			rapid.Int64(),
+		)
+		for range rapid.IntRange(1, 50).Draw(t, "requests") {
+			p, err := b.Pick("")
+			require.NoError(t, err)
+			now = now.Add(time.Duration(rapid.Int64Range(-int64(time.Second), int64(time.Minute)).Draw(t, "step")))
+			var failure error
+			if rapid.Bool().Draw(t, "failed") {
+				failure = errors.New("boom")
+			}
+			b.Done(p, time.Duration(latencies.Draw(t, "latency")), failure)
+			s := b.snap.Load()
+			for _, e := range s.up {
+				avg := math.Float64frombits(e.ewma.Load())
+				require.False(t, math.IsNaN(avg) || math.IsInf(avg, 0) || avg < 0, "average %v", avg)
+				c := b.cost(e, b.lastNow.Load())
+				require.False(t, math.IsNaN(c) || math.IsInf(c, 0) || c < 0, "cost %v", c)
+			}
+			for _, st := range b.Status() {
+				require.GreaterOrEqual(t, st.Latency, time.Duration(0), st.Name)
+			}
+		}
+	})
 }

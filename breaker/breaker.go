@@ -16,10 +16,11 @@ const stateMask = 0xff
 
 func wordState(w uint64) State { return State(w & stateMask) }
 
-// Breaker is a circuit breaker. Create it with New; it is safe for concurrent use. It needs
-// no Close: its only background work is a runtime timer (time.AfterFunc), armed while it is
-// open with the default clock, whose callback ends the open state and returns; leaving the
-// open state early stops it.
+// Breaker is a circuit breaker. Create it with New; it is safe for concurrent use. Its only
+// background work is a runtime timer (time.AfterFunc), armed while it is open with the
+// default clock, whose callback ends the open state, delivers that change to
+// Config.OnStateChange and returns. Close stops the timer and waits for a running callback,
+// so that no hook runs in the background once it returns.
 type Breaker struct {
 	// Read-only after New: the hot path reads these and word, so they share cache lines
 	// that are never written.
@@ -41,15 +42,20 @@ type Breaker struct {
 	needProbes int
 
 	word    atomic.Uint64 // state and generation; written only under mu
-	consec  atomic.Int64  // consecutive failures while closed or metrics-only
+	lazy    atomic.Bool   // no timer: the open state ends on the first call after openEnd
+	consec  atomic.Uint64 // consecutive failures while closed or metrics-only: see consecTag
 	win     atomic.Pointer[windowBox]
-	openEnd atomic.Int64 // with an injected clock: when the open wait ends
+	openEnd atomic.Int64 // when the open wait ends, in nanotime
 
 	mu          sync.Mutex
 	probes      int // half-open probes in flight
 	probeOK     int // successful probes in this half-open period
 	trips       int // consecutive trips without closing, for the open backoff
 	timer       *time.Timer
+	timerRuns   int       // timer callbacks between their transition and their last hook
+	timerIdle   sync.Cond // signalled when timerRuns drops to zero; L is &mu
+	closed      bool      // Close was called: arm no more timers
+	entered     [StateMetricsOnly + 1]uint64
 	pending     []transition
 	dispatching bool
 
@@ -59,8 +65,21 @@ type Breaker struct {
 
 // windowBox lets the window be swapped atomically: a fresh window replaces the old one on
 // every reset, so a record racing with the reset lands in the discarded window instead of
-// corrupting the new one's totals.
-type windowBox struct{ w window }
+// corrupting the new one's totals. word is the state word the window was created under: a
+// report whose token carries another word is stale and must not touch it.
+type windowBox struct {
+	w    window
+	word uint64
+}
+
+// The consecutive-failure counter packs the low 32 bits of the generation it counts for into
+// its high half and the count into its low half. A transition stores a fresh tag with a zero
+// count before publishing its word, and a failure increments the counter only by a
+// compare-and-swap that checks the tag, so a report admitted before the transition can never
+// add to the new state's count, however it interleaves with the transition.
+const consecCount = MaxConsecutiveFailures
+
+func consecTag(word uint64) uint64 { return word >> 8 << 32 }
 
 type transition struct{ from, to State }
 
@@ -70,6 +89,8 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, err
 	}
 	b := &Breaker{cfg: cfg, now: cfg.Now, onChange: cfg.OnStateChange, classify: cfg.Classify}
+	b.timerIdle.L = &b.mu
+	b.lazy.Store(b.now != nil)
 	if b.now != nil {
 		b.epoch = b.now()
 	} else {
@@ -106,7 +127,7 @@ func New(cfg Config) (*Breaker, error) {
 		}
 	}
 	if b.windowed {
-		b.win.Store(&windowBox{b.newWindow(0)})
+		b.win.Store(&windowBox{w: b.newWindow(0)})
 	}
 	return b, nil
 }
@@ -148,7 +169,7 @@ func (b *Breaker) Allow() (Token, error) {
 		case StateDisabled:
 			return Token{b: b, word: w}, nil
 		case StateOpen:
-			if b.now != nil && b.nanotime() >= b.openEnd.Load() {
+			if b.lazy.Load() && b.nanotime() >= b.openEnd.Load() {
 				b.endOpen(w)
 				continue
 			}
@@ -179,7 +200,8 @@ func (b *Breaker) Allow() (Token, error) {
 	}
 }
 
-// Done reports the call's outcome as classified from its error by Config.Classify.
+// Done reports the call's outcome as classified from its error by Config.Classify. An
+// outcome other than Success, Failure and Ignore from Classify counts as Ignore.
 func (t Token) Done(err error) {
 	if t.b == nil {
 		return
@@ -194,7 +216,9 @@ func (t Token) Done(err error) {
 	} else if t.b.classify != nil {
 		o = t.b.classify(nil)
 	}
-	t.b.record(t, o)
+	// An unknown outcome would count as ignored in Metrics but as a success in the
+	// consecutive-failure run and the window: make it one thing.
+	t.b.record(t, min(o, Ignore))
 }
 
 // Success reports a successful call.
@@ -218,10 +242,11 @@ func (t Token) Ignore() {
 	}
 }
 
-// Record reports the call's outcome directly.
+// Record reports the call's outcome directly. An outcome other than Success, Failure and
+// Ignore counts as Ignore, so that the token's half-open probe slot is still released.
 func (t Token) Record(o Outcome) {
-	if t.b != nil && o <= Ignore {
-		t.b.record(t, o)
+	if t.b != nil {
+		t.b.record(t, min(o, Ignore))
 	}
 }
 
@@ -248,17 +273,36 @@ func (b *Breaker) record(t Token, o Outcome) {
 	}
 	trip := false
 	if b.consecN > 0 {
-		if o == Failure {
-			trip = b.consec.Add(1) >= b.consecN
-		} else if b.consec.Load() != 0 {
-			// Load before Store: on the all-success path the line stays shared between
-			// cores instead of bouncing on every call.
-			b.consec.Store(0)
+		tag := consecTag(t.word)
+		for {
+			c := b.consec.Load()
+			if c&^consecCount != tag {
+				break // a transition happened since the word check above
+			}
+			if o == Failure {
+				n := c&consecCount + 1
+				if n > consecCount {
+					n = consecCount // saturate instead of carrying into the tag
+				}
+				if b.consec.CompareAndSwap(c, tag|n) {
+					trip = int64(n) >= b.consecN
+					break
+				}
+				continue
+			}
+			// Load before writing: on the all-success path the line stays shared between
+			// cores instead of bouncing on every call. A failed swap means a concurrent
+			// report or transition wrote first; reports racing each other have no order.
+			if c&consecCount != 0 {
+				b.consec.CompareAndSwap(c, tag)
+			}
+			break
 		}
 	}
 	if b.windowed {
-		c := b.win.Load().w.record(now, o == Failure, slow)
-		trip = trip || b.rateExceeded(c)
+		if box := b.win.Load(); box.word == t.word {
+			trip = b.rateExceeded(box.w.record(now, o == Failure, slow)) || trip
+		}
 	}
 	if trip && st == StateClosed {
 		b.transitionFrom(t.word, StateOpen)
@@ -312,6 +356,49 @@ func (b *Breaker) transitionFrom(w uint64, to State) {
 // endOpen ends the open state admitted under word w, if it still holds.
 func (b *Breaker) endOpen(w uint64) { b.transitionFrom(w, StateHalfOpen) }
 
+// timerFired is the open timer's callback: endOpen, counted in timerRuns until its hook has
+// been delivered, so that Close can wait for it.
+func (b *Breaker) timerFired(w uint64) {
+	b.mu.Lock()
+	if b.closed || b.word.Load() != w {
+		b.mu.Unlock()
+		return
+	}
+	b.timerRuns++
+	b.setLocked(StateHalfOpen)
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		if b.timerRuns--; b.timerRuns == 0 {
+			b.timerIdle.Broadcast()
+		}
+		b.mu.Unlock()
+	}()
+	b.dispatch()
+}
+
+// Close stops the breaker's background work: it stops the open timer and waits for a timer
+// callback already running to return, the OnStateChange call it delivers included. Once it
+// returns, the hook runs only inside the caller's own calls of the breaker (and calls of
+// other goroutines still using it). It is idempotent and always returns nil. The breaker
+// keeps working after Close, with the open state ending on the first call after its wait,
+// as with an injected Config.Now. Close must not be called from OnStateChange: it would
+// wait for the hook that called it.
+func (b *Breaker) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.lazy.Store(true)
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	for b.timerRuns > 0 {
+		b.timerIdle.Wait()
+	}
+	b.mu.Unlock()
+	return nil
+}
+
 // setLocked performs a transition and queues its hook. b.mu must be held.
 func (b *Breaker) setLocked(to State) {
 	old := b.word.Load()
@@ -319,7 +406,7 @@ func (b *Breaker) setLocked(to State) {
 	w := (old>>8+1)<<8 | uint64(to)
 	// Everything the new state needs is in place before the word is published: a lock-free
 	// reader that sees the new word must not see the previous open deadline or window.
-	b.consec.Store(0)
+	b.consec.Store(consecTag(w))
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
@@ -330,22 +417,23 @@ func (b *Breaker) setLocked(to State) {
 			b.trips = 0
 		}
 		if b.windowed && (to == StateClosed || to == StateMetricsOnly) {
-			b.win.Store(&windowBox{b.newWindow(b.nanotime())})
+			b.win.Store(&windowBox{w: b.newWindow(b.nanotime()), word: w})
 		}
 	case StateOpen:
 		d := b.openWaitLocked()
-		if b.now != nil {
-			b.openEnd.Store(b.nanotime() + int64(d))
-		} else {
+		// The deadline is kept even with a timer, so that Close can hand the open state
+		// over to the lazy check.
+		b.openEnd.Store(b.nanotime() + int64(d))
+		if !b.lazy.Load() {
 			// The callback takes b.mu, so even a tiny wait cannot end the state before
 			// this transition is complete.
-			b.timer = time.AfterFunc(d, func() { b.endOpen(w) })
+			b.timer = time.AfterFunc(d, func() { b.timerFired(w) })
 		}
 	case StateHalfOpen:
 		b.probes, b.probeOK = 0, 0
 	}
 	b.word.Store(w)
-	b.stripes[0].transitions.Add(1)
+	b.entered[to]++
 	if b.onChange != nil || b.cfg.Logger != nil {
 		b.pending = append(b.pending, transition{from, to})
 	}
@@ -428,7 +516,7 @@ func (b *Breaker) State() State {
 // clock, so that State and Metrics agree with what Allow would do.
 func (b *Breaker) observe() uint64 {
 	w := b.word.Load()
-	if wordState(w) == StateOpen && b.now != nil && b.nanotime() >= b.openEnd.Load() {
+	if wordState(w) == StateOpen && b.lazy.Load() && b.nanotime() >= b.openEnd.Load() {
 		b.endOpen(w)
 		w = b.word.Load()
 	}

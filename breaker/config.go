@@ -111,6 +111,10 @@ const (
 	DefaultOpenBackoff         = 2.0
 )
 
+// MaxConsecutiveFailures is the largest Config.ConsecutiveFailures: the run is counted in
+// 32 bits of a word that also holds the state's generation.
+const MaxConsecutiveFailures = 1<<32 - 1
+
 // Config configures a Breaker. The zero Config is valid: it trips after
 // DefaultConsecutiveFailures consecutive failures, stays open DefaultOpenDuration, and closes
 // after one successful probe.
@@ -129,8 +133,9 @@ type Config struct {
 	// Name identifies the breaker in log records. Optional.
 	Name string
 
-	// ConsecutiveFailures trips the breaker after this many failures in a row. Zero means
-	// DefaultConsecutiveFailures if no rate policy is set, and off otherwise.
+	// ConsecutiveFailures trips the breaker after this many failures in a row, at most
+	// MaxConsecutiveFailures. Zero means DefaultConsecutiveFailures if no rate policy is
+	// set, and off otherwise.
 	ConsecutiveFailures int
 
 	// FailureRate, in (0, 1], trips the breaker when failures/calls in the window reaches it.
@@ -197,7 +202,8 @@ type Config struct {
 
 	// Now, if set, replaces time.Now. With it, the breaker reads the clock lazily: the open
 	// state ends on the first Allow, State or Metrics call after the wait. Without it, a
-	// runtime timer ends the open state on time and rejection never reads the clock. Tests
+	// runtime timer ends the open state on time (until Breaker.Close, which falls back to
+	// the lazy check) and rejection never reads the clock. Tests
 	// running under testing/synctest need neither: time.Now is virtual there.
 	Now func() time.Time
 
@@ -213,8 +219,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 	}
 	switch {
-	case c.ConsecutiveFailures < 0:
-		return bad("ConsecutiveFailures %d < 0", c.ConsecutiveFailures)
+	case c.ConsecutiveFailures < 0 || int64(c.ConsecutiveFailures) > MaxConsecutiveFailures:
+		return bad("ConsecutiveFailures %d outside [0, %d]", c.ConsecutiveFailures, int64(MaxConsecutiveFailures))
 	case !(c.FailureRate >= 0 && c.FailureRate <= 1):
 		return bad("FailureRate %v outside [0, 1]", c.FailureRate)
 	case !(c.SlowCallRate >= 0 && c.SlowCallRate <= 1):

@@ -57,6 +57,11 @@
 // the wait. Transitions and half-open admissions take a mutex, and the time-based window takes
 // its own.
 //
+// The open timer is the breaker's only background work. Close stops it and waits for a
+// callback already running, so that after Close no hook runs except inside calls made to the
+// breaker; the breaker keeps working, the open state then ending on the first call after its
+// wait. Close is idempotent and must not be called from the hook itself.
+//
 // Config.OnStateChange runs outside every lock, one call at a time, in transition order, so a
 // hook may call State, Metrics or even ForceOpen.
 //

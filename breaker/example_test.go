@@ -23,13 +23,16 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	// Close stops the open state's timer, whose hook would otherwise print
+	// "open -> half-open" a minute from now, whatever the program is doing then.
+	defer b.Close()
 	backend := func(context.Context) error { return errDown }
 	for i := range 5 {
 		err := b.Execute(context.Background(), backend)
 		fmt.Printf("call %d: %v (rejected: %t)\n", i, err, errors.Is(err, breaker.ErrRejected))
 	}
 	m := b.Metrics()
-	fmt.Printf("calls %d, failures %d, rejections %d\n", m.Calls, m.Failures, m.Rejections)
+	fmt.Printf("calls %d, failures %d, rejections %d, trips %d\n", m.Calls, m.Failures, m.Rejections, m.TransitionsTo[breaker.StateOpen])
 	// Output:
 	// call 0: backend down (rejected: false)
 	// call 1: backend down (rejected: false)
@@ -37,7 +40,7 @@ func Example() {
 	// call 2: backend down (rejected: false)
 	// call 3: breaker: open (rejected: true)
 	// call 4: breaker: open (rejected: true)
-	// calls 3, failures 3, rejections 2
+	// calls 3, failures 3, rejections 2, trips 1
 }
 
 // The two-step API: admit a call, run it however it runs, report how it went.

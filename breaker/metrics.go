@@ -15,13 +15,12 @@ const (
 // stripe is one set of lifetime counters, padded to two cache lines so that adjacent-line
 // prefetching does not couple neighbours either.
 type stripe struct {
-	successes   atomic.Uint64
-	failures    atomic.Uint64
-	ignored     atomic.Uint64
-	slow        atomic.Uint64
-	rejections  atomic.Uint64
-	transitions atomic.Uint64
-	_           [128 - 6*8]byte
+	successes  atomic.Uint64
+	failures   atomic.Uint64
+	ignored    atomic.Uint64
+	slow       atomic.Uint64
+	rejections atomic.Uint64
+	_          [128 - 5*8]byte
 }
 
 // pick returns the calling goroutine's stripe. Goroutine stacks are disjoint and at least
@@ -69,6 +68,10 @@ type Metrics struct {
 	Rejections uint64
 	// Transitions counts state changes.
 	Transitions uint64
+	// TransitionsTo counts state changes by the state entered: TransitionsTo[StateOpen]
+	// is the number of trips, TransitionsTo[StateClosed] the number of recoveries and
+	// resets. They sum to Transitions.
+	TransitionsTo [StateMetricsOnly + 1]uint64
 	// ConsecutiveFailures is the current run of failures while closed or metrics-only.
 	ConsecutiveFailures int
 	// Window holds the sliding window's counts; it is zero when no rate policy is set.
@@ -88,10 +91,9 @@ func (b *Breaker) Metrics() Metrics {
 		m.Ignored += s.ignored.Load()
 		m.SlowCalls += s.slow.Load()
 		m.Rejections += s.rejections.Load()
-		m.Transitions += s.transitions.Load()
 	}
 	m.Calls = m.Successes + m.Failures + m.Ignored
-	m.ConsecutiveFailures = int(b.consec.Load())
+	m.ConsecutiveFailures = int(b.consec.Load() & consecCount)
 	if b.windowed {
 		var now int64
 		if b.needClock {
@@ -103,6 +105,10 @@ func (b *Breaker) Metrics() Metrics {
 	if wordState(b.word.Load()) == StateHalfOpen {
 		m.HalfOpenInFlight = b.probes
 	}
+	m.TransitionsTo = b.entered
 	b.mu.Unlock()
+	for _, n := range m.TransitionsTo {
+		m.Transitions += n
+	}
 	return m
 }

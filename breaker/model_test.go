@@ -124,6 +124,7 @@ func (md *model) set(to State, now int64) {
 	md.state = to
 	md.gen++
 	md.m.Transitions++
+	md.m.TransitionsTo[to]++
 	md.consec = 0
 	switch to {
 	case StateClosed, StateMetricsOnly, StateDisabled, StateForcedOpen:
@@ -452,6 +453,14 @@ func runModel(t *rapid.T) {
 			case StateMetricsOnly:
 				b.MetricsOnly()
 			}
+		},
+		"close": func(t *rapid.T) {
+			// Close hands the open state over from the timer to the lazy check: nothing
+			// the model can observe may change.
+			if rapid.IntRange(0, 7).Draw(t, "closeNow") != 0 {
+				t.Skip("Close is kept rare")
+			}
+			require.NoError(t, b.Close())
 		},
 		"": func(t *rapid.T) {
 			now := elapsed()
