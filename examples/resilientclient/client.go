@@ -238,10 +238,10 @@ func (c *client) admit() (balancer.Pick, breaker.Token, error) {
 			return p, tok, nil
 		}
 		ep.rejected.Add(1)
-		// Every Pick needs exactly one Done. The balancer has no way to
-		// take a pick back, so report the refusal as a failure: it also
-		// makes power of two choices avoid the backend for a while.
-		c.balancer.Done(p, 0, err)
+		// Every Pick needs exactly one Done or Cancel. No request went
+		// out, so Cancel releases the pick without a latency sample;
+		// the breaker's hook already marks an open backend down.
+		c.balancer.Cancel(p)
 	}
 	return balancer.Pick{}, breaker.Token{}, err
 }
@@ -292,5 +292,11 @@ func (c *client) Transitions() []transition {
 	return append([]transition(nil), c.transitions...)
 }
 
-// Close releases the client's idle connections.
-func (c *client) Close() { c.http.CloseIdleConnections() }
+// Close stops the breakers' timers, so no state-change hook runs after it,
+// and releases the client's idle connections.
+func (c *client) Close() {
+	for _, ep := range c.endpoints {
+		ep.breaker.Close()
+	}
+	c.http.CloseIdleConnections()
+}
