@@ -107,6 +107,51 @@ func (c *context) cloudHas(id ReplicaID) bool {
 	return false
 }
 
+// pairContext returns the compacted context of the dots a and b, where b
+// is nonzero and distinct from a, and a may be zero (no dot). Its vector
+// and cloud live in buf, vector entries first; both slices are capped at
+// their length, so growing either copies rather than overwriting the
+// other. This is what a context built by add(a) then add(b) holds.
+func pairContext(buf *[2]Dot, a, b Dot) context {
+	ds := buf[:0]
+	switch {
+	case a.Counter == 0:
+		ds = append(ds, b)
+	case a.Compare(b) < 0:
+		ds = append(ds, a, b)
+	default:
+		ds = append(ds, b, a)
+	}
+	// A dot starts the vector entry of its replica when it is the
+	// replica's first event; the next dot of the same replica extends it
+	// when contiguous. Everything else is a cloud dot. At most two dots,
+	// so the vector part is written in place and the cloud part after it.
+	var vv, cl [2]Dot
+	nv, nc := 0, 0
+	for _, d := range ds {
+		switch {
+		case nv > 0 && vv[nv-1].ID == d.ID && vv[nv-1].Counter+1 == d.Counter:
+			vv[nv-1].Counter = d.Counter
+		case d.Counter == 1:
+			vv[nv] = d
+			nv++
+		default:
+			cl[nc] = d
+			nc++
+		}
+	}
+	n := copy(buf[:], vv[:nv])
+	copy(buf[n:], cl[:nc])
+	var c context
+	if nv > 0 {
+		c.vv = buf[0:nv:nv]
+	}
+	if nc > 0 {
+		c.cloud = buf[nv : nv+nc : nv+nc]
+	}
+	return c
+}
+
 // setBase sets the vector entry of id to n (n > 0).
 func (c *context) setBase(id ReplicaID, n uint64) {
 	i, ok := c.find(id)
