@@ -319,6 +319,29 @@ func (c *context) compact() {
 	c.cloud = out
 }
 
+// sharesNothing reports whether no dot is in both c and o. A store's dots
+// are all in its own context, so a join between two states whose contexts
+// share nothing can drop no dot from either store.
+func (c *context) sharesNothing(o *context) bool {
+	for _, d := range o.vv {
+		// o holds d.ID's dots 1..d.Counter.
+		if c.base(d.ID) > 0 {
+			return false
+		}
+		for _, x := range c.cloud {
+			if x.ID == d.ID && x.Counter <= d.Counter {
+				return false
+			}
+		}
+	}
+	for _, d := range o.cloud {
+		if c.contains(d) {
+			return false
+		}
+	}
+	return true
+}
+
 // clone returns a deep copy.
 func (c *context) clone() context {
 	return context{vv: slices.Clone(c.vv), cloud: slices.Clone(c.cloud)}

@@ -505,6 +505,19 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 // maps, with the same two passes, joining into m.m in place.
 func (m *dotMap[K, S]) joinDotSets(o *dotMap[K, dotSet], c, oc *context) {
 	mm := any(m.m).(map[K]dotSet)
+	if c.sharesNothing(oc) {
+		// Neither side has seen an event of the other: the join is the
+		// union of the stores, and a key in both keeps the dots of both.
+		for k, os := range o.m {
+			s, ok := mm[k]
+			if !ok {
+				mm[k] = os
+				continue
+			}
+			mm[k] = s.join(os, c, oc)
+		}
+		return
+	}
 	for k, s := range mm {
 		if !s.coveredBy(oc) {
 			continue
