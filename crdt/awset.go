@@ -119,7 +119,7 @@ func (x *RWSet[E]) write(id ReplicaID, e E, present bool) *RWSet[E] {
 	x.c.store.set(e, s)
 	dc := removeDots(old)
 	dc.add(d)
-	return deltaRWSet(dotMap[E, dotFun[bool]]{m: map[E]dotFun[bool]{e: s}}, dc)
+	return deltaRWSet(dotMap[E, dotFun[bool]]{k: e, s: s, has: true}, dc)
 }
 
 // Add adds e as an event of replica id and returns the delta.
