@@ -3,6 +3,7 @@ package crdt
 import (
 	"maps"
 	"slices"
+	"unsafe"
 )
 
 // A dot store holds the payload of a causal CRDT: which events (dots) are
@@ -608,8 +609,9 @@ func (m *dotMap[K, S]) joinDotSets(o *dotMap[K, dotSet], c, oc *context) {
 		}
 		return
 	}
+	seenByO, seenByM := containsMemo{ctx: oc}, containsMemo{ctx: c}
 	for k, s := range mm {
-		if !s.coveredBy(oc) {
+		if s.more == nil && !seenByO.contains(s.one) || s.more != nil && !s.coveredBy(oc) {
 			continue
 		}
 		if js := s.join(o.m[k], c, oc); js.bottom() {
@@ -625,7 +627,7 @@ func (m *dotMap[K, S]) joinDotSets(o *dotMap[K, dotSet], c, oc *context) {
 			// never held. It survives unless m has seen (and so
 			// removed) its dot.
 			if os.more == nil {
-				if !c.contains(os.one) {
+				if !seenByM.contains(os.one) {
 					mm[k] = os
 				}
 			} else if js := (dotSet{}).join(os, c, oc); !js.bottom() {
@@ -639,6 +641,38 @@ func (m *dotMap[K, S]) joinDotSets(o *dotMap[K, dotSet], c, oc *context) {
 			mm[k] = js
 		}
 	}
+}
+
+// containsMemo answers ctx.contains for the many dots of a large merge,
+// which come from a handful of replicas. It remembers each replica's
+// vector entry by the address of its ID's bytes: the dots of a store share
+// their context's ID strings (next hands out the context's own), so a few
+// addresses cover a whole merge and each answer is a comparison instead of
+// a search of the vector. A context with a cloud is asked directly.
+type containsMemo struct {
+	ctx  *context
+	ids  [32]memoID
+	base [32]uint64
+}
+
+type memoID struct {
+	p *byte
+	n int // length + 1, so that the zero entry matches no ID
+}
+
+func (m *containsMemo) contains(d Dot) bool {
+	if len(m.ctx.cloud) > 0 {
+		return m.ctx.contains(d)
+	}
+	p := unsafe.StringData(string(d.ID))
+	// Short IDs share 16-byte blocks, so the address's low bits are
+	// mixed by a Fibonacci multiplier before choosing one of 32 slots.
+	h := uint64(uintptr(unsafe.Pointer(p))) * 0x9E3779B97F4A7C15 >> 59
+	if m.ids[h].p != p || m.ids[h].n != len(d.ID)+1 {
+		m.ids[h] = memoID{p: p, n: len(d.ID) + 1}
+		m.base[h] = m.ctx.base(d.ID)
+	}
+	return d.Counter <= m.base[h]
 }
 
 func (s dotSet) retag(f func(Dot) Dot) dotSet {
