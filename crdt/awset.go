@@ -34,28 +34,27 @@ func (x *AWSet[E]) Add(id ReplicaID, e E) *AWSet[E] {
 	d := x.c.ctx.next(id)
 	s := singleDot(d)
 	x.c.store.set(e, s)
-	// The delta and the backing arrays of its context share one
-	// allocation: Add is the hot path of every set.
+	// The delta and the backing array of its context share one
+	// allocation: Add is the hot path of every set. The delta's context
+	// is the new dot plus the dots it supersedes, built directly rather
+	// than by general context insertions.
 	box := new(awAddDelta[E])
-	dc := context{vv: box.vv[:0], cloud: box.cloud[:0]}
-	if !old.bottom() {
-		dc.add(old.one)
-		for _, o := range old.rest() {
-			dc.add(o)
-		}
+	box.set.c.store = dotMap[E, dotSet]{k: e, s: s, has: true}
+	if old.more == nil {
+		box.set.c.ctx = pairContext(&box.dots, old.one, d)
+	} else {
+		dc := removeDots(old)
+		dc.add(d)
+		box.set.c.ctx = dc
 	}
-	dc.add(d)
-	box.set.c.store.set(e, s)
-	box.set.c.ctx = dc
 	return &box.set
 }
 
 // awAddDelta is the one allocation behind an Add's delta: the delta and
 // room for its context (the new dot, and the old dot it replaces).
 type awAddDelta[E comparable] struct {
-	set   AWSet[E]
-	vv    [1]Dot
-	cloud [2]Dot
+	set  AWSet[E]
+	dots [2]Dot
 }
 
 // Remove removes e and returns the delta. It cancels only the adds of e
@@ -120,7 +119,7 @@ func (x *RWSet[E]) write(id ReplicaID, e E, present bool) *RWSet[E] {
 	x.c.store.set(e, s)
 	dc := removeDots(old)
 	dc.add(d)
-	return deltaRWSet(dotMap[E, dotFun[bool]]{m: map[E]dotFun[bool]{e: s}}, dc)
+	return deltaRWSet(dotMap[E, dotFun[bool]]{k: e, s: s, has: true}, dc)
 }
 
 // Add adds e as an event of replica id and returns the delta.

@@ -27,6 +27,11 @@ type (
 type context struct {
 	vv    []Dot // sorted by ID, no zero counters
 	cloud []Dot // sorted by Dot.Compare; each d.Counter > vv[d.ID]+1
+	// own is where next last found its replica in vv: a replica mints
+	// dots for itself, so checking there first makes next O(1) instead
+	// of a search with a string comparison per step. It is only a hint,
+	// checked before use, and not part of the context's value.
+	own int
 }
 
 // find returns the index of id in c.vv or where it would go. An ID that
@@ -88,8 +93,13 @@ func (c *context) maxOf(id ReplicaID) uint64 {
 // entry; cloud dots of id (possible after restoring an old state) are
 // skipped over.
 func (c *context) next(id ReplicaID) Dot {
-	i, ok := c.find(id)
-	if ok && !c.cloudHas(id) {
+	i, ok := c.own, false
+	if i < len(c.vv) && sameID(c.vv[i].ID, id) {
+		ok = true
+	} else if i, ok = c.find(id); ok {
+		c.own = i
+	}
+	if ok && (len(c.cloud) == 0 || !c.cloudHas(id)) {
 		c.vv[i].Counter++
 		return c.vv[i]
 	}
@@ -105,6 +115,58 @@ func (c *context) cloudHas(id ReplicaID) bool {
 		}
 	}
 	return false
+}
+
+// pairContext returns the compacted context of the dots a and b, where b
+// is nonzero and distinct from a, and a may be zero (no dot). Its vector
+// and cloud live in buf, vector entries first; both slices are capped at
+// their length, so growing either copies rather than overwriting the
+// other. This is what a context built by add(a) then add(b) holds.
+func pairContext(buf *[2]Dot, a, b Dot) context {
+	// Sort the (at most two) dots on the stack, decide which belong to
+	// the vector, then write the vector part and the cloud part into buf
+	// one dot at a time: a bulk copy into the heap would cost a write
+	// barrier call per copy.
+	ds := [2]Dot{b}
+	n := 1
+	if a.Counter != 0 {
+		n = 2
+		if a.Compare(b) < 0 {
+			ds[0], ds[1] = a, b
+		} else {
+			ds[1] = a
+		}
+	}
+	// A dot is a vector entry when it is its replica's first event; the
+	// second event of the same replica right after it extends that entry.
+	var inVV [2]bool
+	if n == 2 && ds[0].Counter == 1 && ds[1].Counter == 2 && ds[0].ID == ds[1].ID {
+		ds[0].Counter, n = 2, 1
+		inVV[0] = true
+	}
+	nv := 0
+	for i := range n {
+		if inVV[i] = inVV[i] || ds[i].Counter == 1; inVV[i] {
+			nv++
+		}
+	}
+	k := 0
+	for pass := range 2 {
+		for i := range n {
+			if inVV[i] == (pass == 0) {
+				buf[k] = ds[i]
+				k++
+			}
+		}
+	}
+	var c context
+	if nv > 0 {
+		c.vv = buf[0:nv:nv]
+	}
+	if n > nv {
+		c.cloud = buf[nv:n:n]
+	}
+	return c
 }
 
 // setBase sets the vector entry of id to n (n > 0).
@@ -255,6 +317,29 @@ func (c *context) compact() {
 		out = nil
 	}
 	c.cloud = out
+}
+
+// sharesNothing reports whether no dot is in both c and o. A store's dots
+// are all in its own context, so a join between two states whose contexts
+// share nothing can drop no dot from either store.
+func (c *context) sharesNothing(o *context) bool {
+	for _, d := range o.vv {
+		// o holds d.ID's dots 1..d.Counter.
+		if c.base(d.ID) > 0 {
+			return false
+		}
+		for _, x := range c.cloud {
+			if x.ID == d.ID && x.Counter <= d.Counter {
+				return false
+			}
+		}
+	}
+	for _, d := range o.cloud {
+		if c.contains(d) {
+			return false
+		}
+	}
+	return true
 }
 
 // clone returns a deep copy.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 // outOfOrder returns a context holding dots 2..n+1 of ten replicas, added
@@ -40,6 +41,33 @@ func TestContextCompacts(t *testing.T) {
 	for _, d := range c.vv {
 		require.Equal(t, uint64(101), d.Counter)
 	}
+}
+
+// TestPairContextMatchesAdd checks the shortcut Add uses for its delta's
+// context against the general insertion it replaces: the same vector, the
+// same cloud, and no sharing between the two slices.
+func TestPairContextMatchesAdd(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		dot := func(label string) Dot {
+			return Dot{
+				ID:      ReplicaID(rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, label+"-id")),
+				Counter: rapid.Uint64Range(0, 4).Draw(t, label+"-counter"),
+			}
+		}
+		a, b := dot("a"), dot("b")
+		if b.Counter == 0 || a == b {
+			t.Skip("b must be a dot distinct from a")
+		}
+		var want context
+		want.add(a)
+		want.add(b)
+		var buf [2]Dot
+		got := pairContext(&buf, a, b)
+		require.Equal(t, want.vv, got.vv)
+		require.Equal(t, want.cloud, got.cloud)
+		require.Equal(t, len(got.vv), cap(got.vv))
+		require.Equal(t, len(got.cloud), cap(got.cloud))
+	})
 }
 
 // BenchmarkContextCompact merges the missing first dots into a context

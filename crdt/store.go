@@ -1,7 +1,9 @@
 package crdt
 
 import (
+	"maps"
 	"slices"
+	"unsafe"
 )
 
 // A dot store holds the payload of a causal CRDT: which events (dots) are
@@ -58,6 +60,11 @@ const (
 )
 
 var joinMutation mutation
+
+// joinShortcuts enables the joins' shortcuts (skipping the scan of a large
+// store for a small delta, a plain union of stores whose contexts share
+// nothing). A test turns them off to check that they change no result.
+var joinShortcuts = true
 
 // causal is a causal CRDT state: a dot store and its causal context. Every
 // causal type embeds one, and merge is written here once.
@@ -370,6 +377,11 @@ func (m dotMap[K, S]) clone() dotMap[K, S] {
 		}
 		return m
 	}
+	if ms, ok := any(m.m).(map[K]dotSet); ok {
+		// Dot sets are immutable (see dotSet), so the map is copied
+		// wholesale, table by table, without hashing a key.
+		return dotMap[K, S]{m: any(maps.Clone(ms)).(map[K]S)}
+	}
 	out := make(map[K]S, len(m.m))
 	for k, s := range m.m {
 		out[k] = s.clone()
@@ -422,7 +434,83 @@ func (m *dotMap[K, S]) clearInline() {
 	m.k, m.s, m.has = zk, zs, false
 }
 
+// coverStaysInKeysOf reports, for a small o (a delta) joined into a large
+// m, that no entry of m outside o's keys holds a dot oc has seen, so that
+// the join need not scan m for entries to shrink: the pass over o's keys
+// joins every entry that can change.
+//
+// It enumerates the few dots both contexts have seen (those are the only
+// dots of m that oc covers, since m's dots are all in c) and looks for
+// each in m's entries at o's keys. A dot names one event, the update of
+// one key, so a dot found there is held by no other entry. A dot not found
+// there may be held elsewhere, and the answer is then no: the caller
+// scans. An Add delta's context is its new dot, which m has not seen, and
+// the dots it supersedes, which m holds at the same key or has dropped.
+func (m dotMap[K, S]) coverStaysInKeysOf(o dotMap[K, S], c, oc *context) bool {
+	const maxShared = 64
+	limit := min(maxShared, 8+4*o.len())
+	if !joinShortcuts || joinMutation != mutNone || m.len() <= 16*limit {
+		return false // a scan costs about as much as the check
+	}
+	n := len(oc.cloud)
+	for _, d := range oc.vv {
+		if d.Counter > uint64(limit) {
+			return false
+		}
+		n += int(d.Counter)
+	}
+	if n > limit {
+		return false
+	}
+	var shared []Dot
+	for _, d := range oc.vv {
+		for i := uint64(1); i <= d.Counter; i++ {
+			if x := (Dot{ID: d.ID, Counter: i}); c.contains(x) {
+				shared = append(shared, x)
+			}
+		}
+	}
+	for _, d := range oc.cloud {
+		if c.contains(d) {
+			shared = append(shared, d)
+		}
+	}
+	if len(shared) == 0 {
+		return true
+	}
+	var found uint64 // bit i: shared[i] is held at one of o's keys
+	mark := func(d Dot) {
+		if i := slices.Index(shared, d); i >= 0 {
+			found |= 1 << i
+		}
+	}
+	for k := range o.keys {
+		s, ok := m.get(k)
+		if !ok {
+			continue
+		}
+		// An add-wins set's entries are dot sets, read directly; other
+		// stores are walked through eachDot.
+		if ds, isSet := any(&s).(*dotSet); isSet {
+			mark(ds.one)
+			for _, d := range ds.rest() {
+				mark(d)
+			}
+		} else {
+			s.eachDot(mark)
+		}
+	}
+	return found == 1<<len(shared)-1
+}
+
 func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
+	// The element store of an add-wins set takes a loop written for its
+	// concrete value type: it runs once per element of a large merge, and
+	// the generic loop pays an indirect call per method of S.
+	if ms, ok := any(&m).(*dotMap[K, dotSet]); ok && m.m != nil && o.m != nil && joinMutation == mutNone {
+		ms.joinDotSets(any(&o).(*dotMap[K, dotSet]), c, oc)
+		return m
+	}
 	var zero S
 	// empty is only ever passed as the argument of join, which never
 	// changes its argument, so one serves every key.
@@ -432,7 +520,7 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 	// has not seen is left for the second loop, which joins it with o's
 	// entry if o has one. Disjoint sets thus cost one pass over each
 	// side and no lookups into o for m's keys.
-	if m.m != nil {
+	if m.m != nil && !m.coverStaysInKeysOf(o, c, oc) {
 		for k, s := range m.m {
 			if !s.coveredBy(oc) {
 				continue
@@ -486,6 +574,105 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 		}
 	}
 	return m
+}
+
+// joinDotSets is dotMap.join for dot-set values when both sides hold Go
+// maps, with the same two passes, joining into m.m in place.
+func (m *dotMap[K, S]) joinDotSets(o *dotMap[K, dotSet], c, oc *context) {
+	mm := any(m.m).(map[K]dotSet)
+	mo := any(*m).(dotMap[K, dotSet])
+	if mo.coverStaysInKeysOf(*o, c, oc) {
+		// As for a plain union below, but keys in both may lose dots.
+		for k, os := range o.m {
+			s, ok := mm[k]
+			if !ok {
+				s = dotSet{}
+			}
+			if js := s.join(os, c, oc); js.bottom() {
+				delete(mm, k)
+			} else if !ok || !js.same(s) {
+				mm[k] = js
+			}
+		}
+		return
+	}
+	if joinShortcuts && c.sharesNothing(oc) {
+		// Neither side has seen an event of the other: the join is the
+		// union of the stores, and a key in both keeps the dots of both.
+		for k, os := range o.m {
+			s, ok := mm[k]
+			if !ok {
+				mm[k] = os
+				continue
+			}
+			mm[k] = s.join(os, c, oc)
+		}
+		return
+	}
+	seenByO, seenByM := containsMemo{ctx: oc}, containsMemo{ctx: c}
+	for k, s := range mm {
+		if s.more == nil && !seenByO.contains(s.one) || s.more != nil && !s.coveredBy(oc) {
+			continue
+		}
+		if js := s.join(o.m[k], c, oc); js.bottom() {
+			delete(mm, k)
+		} else if !js.same(s) {
+			mm[k] = js
+		}
+	}
+	for k, os := range o.m {
+		s, ok := mm[k]
+		if !ok {
+			// The commonest case of a large merge: an element m has
+			// never held. It survives unless m has seen (and so
+			// removed) its dot.
+			if os.more == nil {
+				if !seenByM.contains(os.one) {
+					mm[k] = os
+				}
+			} else if js := (dotSet{}).join(os, c, oc); !js.bottom() {
+				mm[k] = js
+			}
+			continue
+		}
+		if js := s.join(os, c, oc); js.bottom() {
+			delete(mm, k)
+		} else if !js.same(s) {
+			mm[k] = js
+		}
+	}
+}
+
+// containsMemo answers ctx.contains for the many dots of a large merge,
+// which come from a handful of replicas. It remembers each replica's
+// vector entry by the address of its ID's bytes: the dots of a store share
+// their context's ID strings (next hands out the context's own), so a few
+// addresses cover a whole merge and each answer is a comparison instead of
+// a search of the vector. A context with a cloud is asked directly.
+type containsMemo struct {
+	ctx  *context
+	ids  [32]memoID
+	base [32]uint64
+}
+
+type memoID struct {
+	p *byte
+	n int // length + 1, so that the zero entry matches no ID
+}
+
+func (m *containsMemo) contains(d Dot) bool {
+	if len(m.ctx.cloud) > 0 {
+		return m.ctx.contains(d)
+	}
+	p := unsafe.StringData(string(d.ID))
+	// Short IDs share 16-byte blocks, so the address's low bits are
+	// mixed by a Fibonacci multiplier before choosing one of 32 slots.
+	h := uint64(uintptr(unsafe.Pointer(p))) * 0x9E3779B97F4A7C15 >> 59
+	if m.ids[h].p != p || m.ids[h].n != len(d.ID)+1 {
+		m.ids[h] = memoID{p: p, n: len(d.ID) + 1}
+		m.base[h] = m.ctx.base(d.ID)
+	}
+	return d.Counter <= m.base[h]
 }
 
 func (s dotSet) retag(f func(Dot) Dot) dotSet {
