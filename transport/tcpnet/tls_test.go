@@ -128,3 +128,31 @@ func TestCertNodeIDRejectsAmbiguousCertificates(t *testing.T) {
 	require.Equal(t, transport.NodeID("a"), id)
 	require.ErrorIs(t, VerifyCertNodeID(&x509.Certificate{URIs: []*url.URL{NodeURI("a")}}, "b"), ErrIdentity)
 }
+
+func TestVerifyingListenerRefusesClientWithoutCertificate(t *testing.T) {
+	// Under VerifyClientCertIfGiven the TLS stack lets a client without a
+	// certificate through. It must not then be free to claim the NodeID of
+	// a node that has one.
+	ca := newTestCA(t)
+	vlogs, mlogs := newLogSink(), newLogSink()
+	v := newNode(t, "v", func(c *Config) {
+		c.TLS = MutualTLSConfig(ca.issue(t, "v"), ca.pool)
+		c.TLS.ClientAuth = tls.VerifyClientCertIfGiven
+		c.Logger = vlogs.logger()
+	})
+	m := newNode(t, "a", func(c *Config) {
+		c.TLS = &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS13}
+		c.Logger = mlogs.logger()
+	})
+	require.NoError(t, m.SetPeer("v", v.Addr().String()))
+	require.NoError(t, m.Send(context.Background(), "v", []byte("I am a")))
+	vlogs.waitFor(t, "refusal", reasonContains("tcpnet: inbound handshake failed", "no verified client certificate"))
+	mlogs.waitFor(t, "refusal seen by the client", reasonContains("tcpnet: cannot connect to peer", "does not match the client certificate"))
+	requireNothing(t, v)
+
+	// A client with a certificate for the NodeID it claims still gets in.
+	a := tlsNode(t, "a", ca.issue(t, "a"), ca, nil)
+	require.NoError(t, a.SetPeer("v", v.Addr().String()))
+	require.NoError(t, a.Send(context.Background(), "v", []byte("really a")))
+	require.Equal(t, transport.Message{From: "a", To: "v", Payload: []byte("really a")}, recv(t, v))
+}
