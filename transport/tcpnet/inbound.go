@@ -186,8 +186,12 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 	t.byID[h.From] = ic
 	t.mu.Unlock()
 	if old != nil {
+		// Close rather than set a past read deadline: the old reader may
+		// be blocked delivering to a full Recv, and its next read would
+		// re-arm the deadline and keep the connection for IdleTimeout.
+		// Frames it has already buffered are still delivered.
 		old.replaced.Store(true)
-		_ = old.conn.SetReadDeadline(time.Unix(1, 0))
+		_ = old.conn.Close()
 	}
 	return conn, br, nil
 }

@@ -218,3 +218,40 @@ func TestSyncCloseDuringBackoffAndBlockedDelivery(t *testing.T) {
 		require.NoError(t, a.Close())
 	})
 }
+
+func TestSyncReplacedConnectionIsClosedEvenWhileDelivering(t *testing.T) {
+	// A node that reconnects replaces its old inbound connection. The old
+	// one must end even if, at that moment, its reader is blocked handing
+	// a message to a full Recv: it used to get a deadline in the past,
+	// which its next read re-armed with a fresh idle timeout, so it held
+	// an inbound slot for IdleTimeout more.
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		v := n.node(t, "v", "v:1", func(c *Config) { c.RecvQueueSize = 1 })
+		frame := func(p string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...) }
+		handshake := func(c net.Conn) {
+			_, err := c.Write(appendHello(nil, hello{From: "m", To: "v", Cluster: "sim"}))
+			require.NoError(t, err)
+			st, err := readAck(c)
+			require.NoError(t, err)
+			require.Equal(t, statusOK, st)
+		}
+		old, err := n.dial(context.Background(), "v:1")
+		require.NoError(t, err)
+		defer old.Close()
+		handshake(old)
+		// Two frames: the first fills Recv, the second blocks the reader.
+		go func() { _, _ = old.Write(append(frame("one"), frame("two")...)) }()
+		synctest.Wait()
+
+		fresh, err := n.dial(context.Background(), "v:1")
+		require.NoError(t, err)
+		defer fresh.Close()
+		handshake(fresh)
+		synctest.Wait()
+		require.Equal(t, "one", string((<-v.Recv()).Payload))
+		synctest.Wait()
+		require.Equal(t, 1, v.Status().InboundConns, "the replaced connection is gone")
+		require.Equal(t, "two", string((<-v.Recv()).Payload))
+	})
+}
