@@ -255,3 +255,34 @@ func TestSyncReplacedConnectionIsClosedEvenWhileDelivering(t *testing.T) {
 		require.Equal(t, "two", string((<-v.Recv()).Payload))
 	})
 }
+
+func TestSyncRemovePeerDoesNotWaitOnTLSCloseNotify(t *testing.T) {
+	// Closing an idle TLS connection sends a close_notify alert, and
+	// crypto/tls gives that write up to 5 seconds. When the peer has
+	// stopped reading (its Recv is full), RemovePeer and Close used to sit
+	// out those seconds while holding the peer's lock, so Sends blocked too.
+	synctest.Test(t, func(t *testing.T) {
+		ca := newTestCA(t)
+		n := newPipeNet()
+		a := n.node(t, "a", "a:1", func(c *Config) { c.TLS = MutualTLSConfig(ca.issue(t, "a"), ca.pool) })
+		b := n.node(t, "b", "b:1", func(c *Config) {
+			c.TLS = MutualTLSConfig(ca.issue(t, "b"), ca.pool)
+			c.RecvQueueSize = 1
+		})
+		require.NoError(t, a.SetPeer("b", "b:1"))
+		// The first message fills b's Recv, the second blocks b's reader.
+		require.NoError(t, a.Send(context.Background(), "b", []byte("one")))
+		require.NoError(t, a.Send(context.Background(), "b", []byte("two")))
+		synctest.Wait()
+		require.True(t, a.Status().Peers["b"].Connected)
+		require.Zero(t, a.Status().Peers["b"].Queued)
+
+		start := time.Now()
+		a.RemovePeer("b")
+		require.Zero(t, time.Since(start), "RemovePeer waited on the network")
+		start = time.Now()
+		require.NoError(t, a.Close())
+		require.Zero(t, time.Since(start), "Close waited on the network")
+		require.Equal(t, "one", string((<-b.Recv()).Payload))
+	})
+}
