@@ -223,6 +223,13 @@ var serial struct {
 // of a connection.
 func (ca *testCA) issue(t *testing.T, id transport.NodeID) tls.Certificate {
 	t.Helper()
+	return ca.issueFor(t, id, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+}
+
+// issueFor makes a certificate for node id, signed by ca, with the given
+// extended key usages.
+func (ca *testCA) issueFor(t *testing.T, id transport.NodeID, usages ...x509.ExtKeyUsage) tls.Certificate {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	serial.Lock()
@@ -235,7 +242,7 @@ func (ca *testCA) issue(t *testing.T, id transport.NodeID) tls.Certificate {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  usages,
 		URIs:         []*url.URL{NodeURI(id)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
