@@ -1,6 +1,7 @@
 package tcpnet
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -27,7 +28,13 @@ func newBackoff(base, maxd time.Duration) backoff {
 func (b *backoff) ceiling() time.Duration {
 	c := b.base
 	for i := 0; i < b.failures && c < b.max; i++ {
-		c *= 2 // doubling stops at max, so it cannot overflow
+		// Stopping below max is not enough: with max above half the
+		// largest Duration (math.MaxInt64 for "no cap"), doubling would
+		// overflow to a negative ceiling and every wait would be zero.
+		if c > b.max/2 {
+			return b.max
+		}
+		c *= 2
 	}
 	return min(c, b.max)
 }
@@ -39,7 +46,14 @@ func (b *backoff) next() time.Duration {
 	if c <= 0 {
 		return 0
 	}
-	return time.Duration(b.rand(int64(c) + 1))
+	// The wait is uniform in [0, c], so the draw is over c+1 values,
+	// except at the largest Duration, where c+1 would overflow into an
+	// invalid argument (a panic); there [0, c) is as good.
+	n := int64(c)
+	if n < math.MaxInt64 {
+		n++
+	}
+	return time.Duration(b.rand(n))
 }
 
 // reset forgets past failures after a success.

@@ -160,9 +160,12 @@ type Config struct {
 	//   - as a server, when the client presented a certificate that
 	//     verified against ClientCAs, the NodeID claimed in the handshake
 	//     must be the one in that certificate, or the connection is
-	//     refused. Without a verified client certificate (plain TCP, or TLS
-	//     without client authentication), the claimed NodeID is taken on
-	//     trust.
+	//     refused. When ClientAuth verifies client certificates
+	//     (VerifyClientCertIfGiven or RequireAndVerifyClientCert), a client
+	//     without a verified certificate is refused too. Only when client
+	//     certificates are not verified at all (plain TCP, TLS without client
+	//     authentication, RequestClientCert or RequireAnyClientCert) is the
+	//     claimed NodeID taken on trust.
 	//
 	// Any VerifyConnection the config already has runs after these checks.
 	// On the client side a VerifyPeerCertificate callback still runs, but

@@ -54,7 +54,9 @@
 // certificate names its NodeID in a URI SAN, distkit://node/<NodeID> (see
 // NodeURI and CertNodeID). The listener refuses a hello whose NodeID is not
 // the one in the client's verified certificate, so no node can send as
-// another; the dialler refuses a server whose certificate does not name the
+// another; a listener that verifies client certificates (ClientAuth
+// tls.VerifyClientCertIfGiven or stricter) also refuses a client that
+// presents none, which would otherwise be free to claim any NodeID; the dialler refuses a server whose certificate does not name the
 // NodeID it dialled, so a wrong address book entry cannot leak messages to
 // the wrong node. Host names are not checked: identities are NodeIDs. The
 // listener accepts any node of the cluster, whether or not it is in the

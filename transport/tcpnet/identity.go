@@ -142,10 +142,20 @@ func clientTLS(base *tls.Config, want transport.NodeID) *tls.Config {
 
 // peerCertNodeCheck is the listener's identity check: when the client's
 // certificate was verified, the NodeID it claims must be the one in it.
-// Without a verified certificate there is nothing to bind the claim to, and
-// it is accepted as claimed.
-func peerCertNodeCheck(cs tls.ConnectionState, claimed transport.NodeID) error {
+//
+// A listener whose ClientAuth verifies client certificates
+// (VerifyClientCertIfGiven or RequireAndVerifyClientCert) refuses a claim
+// that comes without a verified certificate. The TLS stack lets a client
+// without one through under VerifyClientCertIfGiven; were the claim then
+// taken on trust, anyone could connect without a certificate and send as a
+// node that has one. Only a listener that does not verify client
+// certificates at all (plain TCP, TLS without client authentication, or
+// certificates requested but not verified) takes the claim on trust.
+func peerCertNodeCheck(cs tls.ConnectionState, claimed transport.NodeID, clientAuth tls.ClientAuthType) error {
 	if len(cs.VerifiedChains) == 0 || len(cs.PeerCertificates) == 0 {
+		if clientAuth >= tls.VerifyClientCertIfGiven {
+			return fmt.Errorf("%w: node %q presented no verified client certificate", ErrIdentity, claimed)
+		}
 		return nil
 	}
 	return VerifyCertNodeID(cs.PeerCertificates[0], claimed)

@@ -132,8 +132,12 @@ var errClosing = errors.New("closed by this node")
 func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 	_ = ic.conn.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	conn := ic.conn
-	var state tls.ConnectionState
+	var (
+		state      tls.ConnectionState
+		clientAuth = tls.NoClientCert
+	)
 	if t.cfg.TLS != nil {
+		clientAuth = t.cfg.TLS.ClientAuth
 		tc := tls.Server(ic.conn, t.cfg.TLS)
 		ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
@@ -157,7 +161,7 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 	case h.To != t.cfg.NodeID:
 		status = statusWrongNode
 	default:
-		if err = peerCertNodeCheck(state, h.From); err != nil {
+		if err = peerCertNodeCheck(state, h.From, clientAuth); err != nil {
 			status = statusIdentity
 		}
 	}
@@ -182,8 +186,12 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 	t.byID[h.From] = ic
 	t.mu.Unlock()
 	if old != nil {
+		// Close rather than set a past read deadline: the old reader may
+		// be blocked delivering to a full Recv, and its next read would
+		// re-arm the deadline and keep the connection for IdleTimeout.
+		// Frames it has already buffered are still delivered.
 		old.replaced.Store(true)
-		_ = old.conn.SetReadDeadline(time.Unix(1, 0))
+		_ = old.conn.Close()
 	}
 	return conn, br, nil
 }

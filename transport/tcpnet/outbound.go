@@ -33,7 +33,9 @@ type peer struct {
 	q       ring
 	stopped bool
 	started bool
-	conn    net.Conn // the open connection, so shutdown can interrupt a blocked write
+	// conn is the open connection's raw socket, so shutdown can interrupt
+	// a blocked write.
+	conn net.Conn
 
 	connected                 atomic.Bool
 	sent, dropped, rejected   atomic.Uint64
@@ -136,10 +138,13 @@ func (p *peer) shutdown() {
 	p.mu.Lock()
 	p.stopped = true
 	p.q.clear()
-	if p.conn != nil {
-		_ = p.conn.Close()
-	}
+	conn := p.conn
 	p.mu.Unlock()
+	// Closed outside p.mu, which Send takes. It is the raw socket, so
+	// closing cannot block on the network (see outConn.close).
+	if conn != nil {
+		_ = conn.Close()
+	}
 }
 
 func (p *peer) status() PeerStatus {
@@ -279,7 +284,7 @@ func (p *peer) connect(bo *backoff) *outConn {
 				c.close()
 				return nil
 			}
-			p.conn = c.conn
+			p.conn = c.raw
 			p.mu.Unlock()
 			bo.reset()
 			p.connects.Add(1)
@@ -337,23 +342,23 @@ func (p *peer) dialHandshake(addr string) (*outConn, error) {
 	hb := appendHello(make([]byte, 0, 4+len(cfg.NodeID)+len(p.id)+len(cfg.ClusterName)),
 		hello{From: cfg.NodeID, To: p.id, Cluster: cfg.ClusterName})
 	if _, err := conn.Write(hb); err != nil {
-		_ = conn.Close()
+		_ = raw.Close()
 		return nil, fmt.Errorf("sending hello: %w", err)
 	}
 	status, err := readAck(conn)
 	if err != nil {
-		_ = conn.Close()
+		_ = raw.Close()
 		return nil, fmt.Errorf("reading ack: %w", err)
 	}
 	if status != statusOK {
-		_ = conn.Close()
+		_ = raw.Close()
 		return nil, fmt.Errorf("%w: %v", ErrRefused, status)
 	}
 	if !stop() || conn.SetDeadline(time.Time{}) != nil {
-		_ = conn.Close()
+		_ = raw.Close()
 		return nil, context.Canceled
 	}
-	return &outConn{conn: conn, addr: addr, w: bufio.NewWriterSize(conn, writeBufferSize), dead: make(chan struct{})}, nil
+	return &outConn{conn: conn, raw: raw, addr: addr, w: bufio.NewWriterSize(conn, writeBufferSize), dead: make(chan struct{})}, nil
 }
 
 // writeBufferSize is the size of the buffer that coalesces frames into
@@ -378,7 +383,7 @@ func (p *peer) startWatcher(c *outConn) {
 
 func (p *peer) disconnect(c *outConn) {
 	p.mu.Lock()
-	if p.conn == c.conn {
+	if p.conn == c.raw {
 		p.conn = nil
 	}
 	p.mu.Unlock()
@@ -388,8 +393,9 @@ func (p *peer) disconnect(c *outConn) {
 
 // outConn is an established outbound connection.
 type outConn struct {
-	conn net.Conn
-	addr string // the address dialled
+	conn net.Conn // what frames are written to: raw, or TLS over raw
+	raw  net.Conn // the socket
+	addr string   // the address dialled
 	w    *bufio.Writer
 	hdr  [frameHeaderLen]byte
 	dead chan struct{} // closed by the watcher when the connection ends
@@ -432,7 +438,11 @@ func (c *outConn) flush(timeout time.Duration) error {
 	return c.w.Flush()
 }
 
-func (c *outConn) close() { _ = c.conn.Close() }
+// close closes the socket. Closing the TLS connection instead would first
+// send a close_notify alert, a write that crypto/tls lets block for up to 5
+// seconds when the peer has stopped reading; tcpnet frames are
+// self-delimiting, so the alert tells the listener nothing it needs.
+func (c *outConn) close() { _ = c.raw.Close() }
 
 // ring is a fixed-capacity FIFO of payloads. Its storage is allocated on
 // the first push, so peers that are never sent to cost nothing.

@@ -218,3 +218,71 @@ func TestSyncCloseDuringBackoffAndBlockedDelivery(t *testing.T) {
 		require.NoError(t, a.Close())
 	})
 }
+
+func TestSyncReplacedConnectionIsClosedEvenWhileDelivering(t *testing.T) {
+	// A node that reconnects replaces its old inbound connection. The old
+	// one must end even if, at that moment, its reader is blocked handing
+	// a message to a full Recv: it used to get a deadline in the past,
+	// which its next read re-armed with a fresh idle timeout, so it held
+	// an inbound slot for IdleTimeout more.
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		v := n.node(t, "v", "v:1", func(c *Config) { c.RecvQueueSize = 1 })
+		frame := func(p string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...) }
+		handshake := func(c net.Conn) {
+			_, err := c.Write(appendHello(nil, hello{From: "m", To: "v", Cluster: "sim"}))
+			require.NoError(t, err)
+			st, err := readAck(c)
+			require.NoError(t, err)
+			require.Equal(t, statusOK, st)
+		}
+		old, err := n.dial(context.Background(), "v:1")
+		require.NoError(t, err)
+		defer old.Close()
+		handshake(old)
+		// Two frames: the first fills Recv, the second blocks the reader.
+		go func() { _, _ = old.Write(append(frame("one"), frame("two")...)) }()
+		synctest.Wait()
+
+		fresh, err := n.dial(context.Background(), "v:1")
+		require.NoError(t, err)
+		defer fresh.Close()
+		handshake(fresh)
+		synctest.Wait()
+		require.Equal(t, "one", string((<-v.Recv()).Payload))
+		synctest.Wait()
+		require.Equal(t, 1, v.Status().InboundConns, "the replaced connection is gone")
+		require.Equal(t, "two", string((<-v.Recv()).Payload))
+	})
+}
+
+func TestSyncRemovePeerDoesNotWaitOnTLSCloseNotify(t *testing.T) {
+	// Closing an idle TLS connection sends a close_notify alert, and
+	// crypto/tls gives that write up to 5 seconds. When the peer has
+	// stopped reading (its Recv is full), RemovePeer and Close used to sit
+	// out those seconds while holding the peer's lock, so Sends blocked too.
+	synctest.Test(t, func(t *testing.T) {
+		ca := newTestCA(t)
+		n := newPipeNet()
+		a := n.node(t, "a", "a:1", func(c *Config) { c.TLS = MutualTLSConfig(ca.issue(t, "a"), ca.pool) })
+		b := n.node(t, "b", "b:1", func(c *Config) {
+			c.TLS = MutualTLSConfig(ca.issue(t, "b"), ca.pool)
+			c.RecvQueueSize = 1
+		})
+		require.NoError(t, a.SetPeer("b", "b:1"))
+		// The first message fills b's Recv, the second blocks b's reader.
+		require.NoError(t, a.Send(context.Background(), "b", []byte("one")))
+		require.NoError(t, a.Send(context.Background(), "b", []byte("two")))
+		synctest.Wait()
+		require.True(t, a.Status().Peers["b"].Connected)
+		require.Zero(t, a.Status().Peers["b"].Queued)
+
+		start := time.Now()
+		a.RemovePeer("b")
+		require.Zero(t, time.Since(start), "RemovePeer waited on the network")
+		start = time.Now()
+		require.NoError(t, a.Close())
+		require.Zero(t, time.Since(start), "Close waited on the network")
+		require.Equal(t, "one", string((<-b.Recv()).Payload))
+	})
+}
