@@ -22,7 +22,7 @@ type tb interface {
 type simNode struct {
 	id      NodeID
 	core    *Core
-	store   *MemoryStorage
+	store   simStore
 	rd      *Ready // taken by ready, not yet persisted
 	up      bool
 	applied []Entry // this incarnation's state machine
@@ -79,6 +79,25 @@ type committedEntry struct {
 
 var traceAll *strings.Builder
 
+// simStore is what the harness needs of a node's storage: the core's reads
+// plus the Persist step, snapshots and compaction.
+type simStore interface {
+	Storage
+	Save(Persist) error
+	CreateSnapshot(i uint64, cs ConfState, data []byte) error
+	Compact(i uint64) error
+}
+
+// openStore returns node id's storage: a new one when old is nil, else the
+// storage to restart on after a crash with old. MemoryStorage survives a
+// crash as it is; walstorage_test.go swaps in one that reopens a WAL.
+var openStore = func(t tb, id NodeID, old simStore) simStore {
+	if old != nil {
+		return old
+	}
+	return NewMemoryStorage()
+}
+
 func newCluster(t tb, n int, tweak func(*Config)) *cluster {
 	c := &cluster{t: t, nodes: map[NodeID]*simNode{}, cut: map[NodeID]map[NodeID]bool{},
 		leaders: map[uint64]NodeID{}, byIDTerm: map[[2]uint64][]byte{}, proposals: map[[2]uint64]NodeID{}, reads: map[uint64]readReq{}, cfgTweak: tweak, trace: traceAll}
@@ -86,7 +105,7 @@ func newCluster(t tb, n int, tweak func(*Config)) *cluster {
 		c.ids = append(c.ids, NodeID(fmt.Sprintf("n%d", i)))
 	}
 	for i, id := range c.ids {
-		sn := &simNode{id: id, store: NewMemoryStorage()}
+		sn := &simNode{id: id, store: openStore(t, id, nil)}
 		c.nodes[id] = sn
 		c.list = append(c.list, sn)
 		c.start(sn, uint64(i+1))
@@ -378,6 +397,7 @@ func (c *cluster) restart(sn *simNode) {
 	}
 	sn.restart++
 	c.logf("restart %s", sn.id)
+	sn.store = openStore(c.t, sn.id, sn.store)
 	c.start(sn, uint64(sn.restart)*1000+uint64(slices.Index(c.ids, sn.id)+1))
 }
 
