@@ -86,7 +86,10 @@ type Config struct {
 	// MaxFrameSize is the largest payload, in bytes, that Send accepts and
 	// that an inbound connection may announce; a larger announced frame
 	// closes that connection. Default transport.DefaultMaxPayload (16 MiB).
-	// All nodes of a cluster should use the same value.
+	// All nodes of a cluster should use the same value. It multiplies
+	// into the receive side's worst-case memory, MaxFrameSize ×
+	// (MaxInboundConns + RecvQueueSize), 20 GiB with the defaults: see
+	// "Memory" in the package documentation to size it.
 	MaxFrameSize int
 
 	// SendQueueSize is the number of messages queued per peer while the
@@ -101,7 +104,8 @@ type Config struct {
 	// RecvQueueSize is the capacity of the channel returned by Recv. When
 	// it is full, connections stop reading, so TCP flow control pushes back
 	// on the senders, whose queues then apply their QueuePolicy. Default
-	// DefaultRecvQueueSize.
+	// DefaultRecvQueueSize. The queue may hold RecvQueueSize ×
+	// MaxFrameSize bytes of payloads (16 GiB with the defaults).
 	RecvQueueSize int
 
 	// BackoffBase and BackoffMax shape reconnection: after the n-th
@@ -143,6 +147,9 @@ type Config struct {
 	// MaxInboundConns caps concurrent inbound connections, handshaking or
 	// established. Connections beyond it are closed at once and logged.
 	// A cluster of n nodes needs n-1 plus some slack for reconnects.
+	// Each established connection may be reading one frame of up to
+	// MaxFrameSize, so frames being read can take MaxInboundConns ×
+	// MaxFrameSize bytes (4 GiB with the defaults).
 	// Default DefaultMaxInboundConns.
 	MaxInboundConns int
 

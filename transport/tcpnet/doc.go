@@ -76,6 +76,34 @@
 // closes that connection only, logs a "reason", and counts in
 // Status.RefusedConns; other connections carry on.
 //
+// # Memory
+//
+// The receive side's memory is bounded by configuration, not by what peers
+// announce. In the worst case a Transport holds:
+//
+//   - frames being read: at most one per inbound connection, each up to
+//     MaxFrameSize (and briefly up to twice that while its buffer grows),
+//     so MaxFrameSize × MaxInboundConns, plus a 64 KiB read buffer per
+//     connection;
+//   - frames received but not yet taken from Recv: RecvQueueSize ×
+//     MaxFrameSize.
+//
+// With the defaults (16 MiB frames, 256 inbound connections, a Recv queue of
+// 1024) that is 4 GiB being read, 16 MiB of read buffers and 16 GiB queued:
+// limits that keep a hostile or buggy peer from growing memory without end,
+// not a budget to plan for. A peer cannot make the frames-being-read term
+// grow faster than it actually sends bytes, and reaching it takes
+// MaxInboundConns connections that have completed the handshake (with
+// mutual TLS, connections from certificate holders). To fit a budget M,
+// choose MaxFrameSize × (MaxInboundConns + RecvQueueSize) comfortably below
+// M: MaxFrameSize is the largest message your protocol sends (a Raft
+// snapshot chunk, a gossip digest), MaxInboundConns is a few times the
+// cluster size, and RecvQueueSize is however many messages the consumer
+// should be allowed to lag by. For example a 5-node cluster with 1 MiB
+// frames, MaxInboundConns 32 and RecvQueueSize 256 is bounded by about
+// 288 MiB. The send side holds, per peer, up to SendQueueSize payloads that
+// callers passed to Send (not copies), each at most MaxFrameSize.
+//
 // # Guarantees and limits
 //
 // Delivery is best effort, as the transport package describes: a message is
