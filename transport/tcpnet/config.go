@@ -50,6 +50,7 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultIdleTimeout      = 5 * time.Minute
 	DefaultMaxInboundConns  = 256
+	DefaultMaxPendingPerIP  = 8
 )
 
 // MaxIDLen is the longest NodeID or ClusterName, in bytes, that fits in the
@@ -153,6 +154,21 @@ type Config struct {
 	// Default DefaultMaxInboundConns.
 	MaxInboundConns int
 
+	// MaxPendingPerIP caps the inbound connections from one remote IP
+	// address that are still in their handshake (TLS and hello). More are
+	// closed at once and logged. Without it one source could open
+	// MaxInboundConns idle connections, and open them again each
+	// HandshakeTimeout, keeping every slot and locking honest peers out;
+	// with it a source holds at most MaxPendingPerIP slots until its
+	// connections prove themselves. Established connections do not count,
+	// so it never limits how many nodes share an address, only how many
+	// handshake at the same moment; a refused honest dialler retries with
+	// backoff. It does not stop a flood from many addresses: MaxInboundConns
+	// and HandshakeTimeout bound that. IPv4-mapped IPv6 addresses count as
+	// their IPv4 address. Default DefaultMaxPendingPerIP; set it to
+	// MaxInboundConns or more to turn it off.
+	MaxPendingPerIP int
+
 	// TLS, when non-nil, wraps every connection in TLS. It must hold this
 	// node's certificate (Certificates) and the roots that sign its peers'
 	// certificates (RootCAs, and ClientCAs for mutual TLS). For mutual TLS
@@ -194,7 +210,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: NodeID is %d bytes, more than %d", ErrInvalidConfig, len(c.NodeID), MaxIDLen)
 	case len(c.ClusterName) > MaxIDLen:
 		return fmt.Errorf("%w: ClusterName is %d bytes, more than %d", ErrInvalidConfig, len(c.ClusterName), MaxIDLen)
-	case c.MaxFrameSize < 0, c.SendQueueSize < 0, c.RecvQueueSize < 0, c.MaxInboundConns < 0:
+	case c.MaxFrameSize < 0, c.SendQueueSize < 0, c.RecvQueueSize < 0, c.MaxInboundConns < 0,
+		c.MaxPendingPerIP < 0:
 		return fmt.Errorf("%w: sizes must not be negative", ErrInvalidConfig)
 	case c.MaxFrameSize > maxFrameLimit:
 		return fmt.Errorf("%w: MaxFrameSize %d is above %d", ErrInvalidConfig, c.MaxFrameSize, maxFrameLimit)
@@ -248,6 +265,7 @@ func (c Config) withDefaults() Config {
 	c.WriteTimeout = orDefault(c.WriteTimeout, DefaultWriteTimeout)
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	c.MaxInboundConns = orDefault(c.MaxInboundConns, DefaultMaxInboundConns)
+	c.MaxPendingPerIP = orDefault(c.MaxPendingPerIP, DefaultMaxPendingPerIP)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

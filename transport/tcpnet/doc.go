@@ -68,8 +68,10 @@
 // # Hostile input
 //
 // Every inbound connection is bounded: at most MaxInboundConns at once
-// (more are closed on accept), HandshakeTimeout to complete TLS and the
-// hello, IdleTimeout between frames, ReadTimeout to finish a frame once it
+// and at most MaxPendingPerIP from one IP address still in their handshake
+// (more are closed on accept, so one source cannot hold every slot with
+// connections that never authenticate), HandshakeTimeout to complete TLS
+// and the hello, IdleTimeout between frames, ReadTimeout to finish a frame once it
 // has started, MaxFrameSize per frame, and a large frame's buffer grows with
 // the bytes that actually arrive rather than with the length it announces.
 // Garbage, an oversized length, a stalled half frame or a refused handshake
