@@ -197,7 +197,9 @@ type Config struct {
 	TLS *tls.Config
 
 	// Logger receives connection events (refused handshakes, hostile
-	// input, reconnects) with a "reason" attribute. Nil means silent.
+	// input, reconnects) with a "reason" attribute. Refused connections
+	// are logged at most once a second per kind of refusal, with a
+	// "suppressed" count of those left out. Nil means silent.
 	Logger *slog.Logger
 }
 

@@ -76,7 +76,11 @@
 // the bytes that actually arrive rather than with the length it announces.
 // Garbage, an oversized length, a stalled half frame or a refused handshake
 // closes that connection only, logs a "reason", and counts in
-// Status.RefusedConns; other connections carry on.
+// Status.RefusedConns; other connections carry on. Refusals at accept and
+// during the handshake are logged at most once a second for each kind of
+// refusal, so a flood cannot flood the log; the next line logged for a kind
+// carries "suppressed", how many were left out, and RefusedConns counts
+// every one.
 //
 // # Memory
 //

@@ -97,13 +97,13 @@ func (t *Transport) admit(ic *inConn) bool {
 	// blame, whether or not the global cap is also reached.
 	if t.pendingBySource[ic.source] >= t.cfg.MaxPendingPerIP {
 		t.refusedConns.Add(1)
-		t.log.Warn("tcpnet: inbound connection refused", "remote", ic.conn.RemoteAddr().String(),
+		t.logRefusal("per-address cap", "tcpnet: inbound connection refused", "remote", ic.conn.RemoteAddr().String(),
 			"reason", "too many handshaking connections from this address", "limit", t.cfg.MaxPendingPerIP)
 		return false
 	}
 	if len(t.inbound) >= t.cfg.MaxInboundConns {
 		t.refusedConns.Add(1)
-		t.log.Warn("tcpnet: inbound connection refused", "remote", ic.conn.RemoteAddr().String(),
+		t.logRefusal("global cap", "tcpnet: inbound connection refused", "remote", ic.conn.RemoteAddr().String(),
 			"reason", "too many inbound connections", "limit", t.cfg.MaxInboundConns)
 		return false
 	}
@@ -128,6 +128,22 @@ func (t *Transport) donePendingLocked(ic *inConn) {
 	}
 }
 
+// logRefusal logs a refused inbound connection at Warn level, but at most
+// once per refusalLogInterval for each kind of refusal, so a flood of bad
+// connections cannot flood the log too. A logged line carries "suppressed",
+// the number of refusals of its kind left out since the previous line, when
+// there were any; Status.RefusedConns counts them all.
+func (t *Transport) logRefusal(kind, msg string, args ...any) {
+	ok, suppressed := t.refusalLog.allow(kind, time.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	t.log.Warn(msg, args...)
+}
+
 // release forgets ic and closes it.
 func (t *Transport) release(ic *inConn) {
 	t.mu.Lock()
@@ -150,7 +166,12 @@ func (t *Transport) serve(ic *inConn) {
 	if err != nil {
 		if t.ctx.Err() == nil {
 			t.refusedConns.Add(1)
-			t.log.Warn("tcpnet: inbound handshake failed", "remote", remote, "reason", err.Error())
+			kind := "handshake failed"
+			var re *refusedError
+			if errors.As(err, &re) {
+				kind = "handshake refused: " + re.status.String()
+			}
+			t.logRefusal(kind, "tcpnet: inbound handshake failed", "remote", remote, "reason", err.Error())
 		}
 		return
 	}

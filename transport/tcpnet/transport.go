@@ -38,6 +38,7 @@ type Transport struct {
 
 	received     atomic.Uint64
 	refusedConns atomic.Uint64
+	refusalLog   *logLimiter // rate-limits the Warn line of each refusal
 
 	closeOnce sync.Once
 }
@@ -88,6 +89,7 @@ func start(cfg Config, ln net.Listener, dial dialFunc) *Transport {
 		byID:    make(map[transport.NodeID]*inConn),
 
 		pendingBySource: make(map[string]int),
+		refusalLog:      newLogLimiter(refusalLogInterval),
 	}
 	t.self = newPeer(t, cfg.NodeID, "")
 	t.self.local = true
