@@ -38,7 +38,9 @@
 // model: Config.Link by default, replaced per link by SetLink. A Send on a
 // link draws whether the message is lost, whether it is duplicated, and a
 // delay for each copy (Latency, plus up to Jitter, plus up to ReorderDelay
-// with probability Reorder). Copies with a zero delay go straight into the
+// with probability Reorder; the sum saturates at the largest Duration, so a
+// delay near math.MaxInt64 means "never in practice" rather than wrapping
+// to an immediate delivery). Copies with a zero delay go straight into the
 // receiver's queue before Send returns; the rest wait on a timer. So a zero
 // Config is a synchronous, lossless, in-order network, and nonzero delays
 // reorder messages as a real network does.

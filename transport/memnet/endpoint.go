@@ -3,6 +3,7 @@ package memnet
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/distkit/distkit/transport"
@@ -115,9 +116,9 @@ func (e *Endpoint) Send(ctx context.Context, to transport.NodeID, payload []byte
 		jitter := ls.rng.Float64()
 		reorder := ls.rng.Float64()
 		extra := ls.rng.Float64()
-		d := l.Latency + time.Duration(jitter*float64(l.Jitter))
+		d := addSat(l.Latency, time.Duration(jitter*float64(l.Jitter)))
 		if reorder < l.Reorder {
-			d += time.Duration(extra * float64(l.reorderDelay()))
+			d = addSat(d, time.Duration(extra*float64(l.reorderDelay())))
 		}
 		delays[i] = d
 	}
@@ -161,4 +162,17 @@ func (e *Endpoint) Send(ctx context.Context, to transport.NodeID, payload []byte
 		n.scheduleLocked(&envelope{msg: msg, dst: dst, link: ls, at: now.Add(delays[i])})
 	}
 	return nil
+}
+
+// addSat returns a+b for non-negative durations, saturating at the largest
+// Duration instead of wrapping negative. A wrapped delay would deliver a
+// copy at once; the largest Duration means "not in this run's lifetime",
+// which is what a tester asking for a delay near math.MaxInt64 means.
+// (Each scaled term is below 2^63: a Float64 draw is below 1, and
+// multiplying by float64(d) ≤ 2^63 stays below 2^63.)
+func addSat(a, b time.Duration) time.Duration {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
 }

@@ -3,6 +3,7 @@ package memnet_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"testing"
@@ -287,4 +288,29 @@ func TestServiceUnderSynctest(t *testing.T) {
 		// can finish.
 		require.NoError(t, net.Close())
 	})
+}
+
+func TestHugeDelaysSaturateInsteadOfWrapping(t *testing.T) {
+	// Delays near math.MaxInt64 must mean "not for a very long time", not
+	// wrap around to a negative sum and deliver at once.
+	const huge = time.Duration(math.MaxInt64)
+	for _, link := range []memnet.Link{
+		{Latency: huge, Jitter: huge},
+		{Latency: huge - time.Millisecond, Jitter: time.Hour},
+		{Latency: huge / 2, Jitter: huge, Reorder: 1, ReorderDelay: huge},
+		{Latency: time.Hour, Reorder: 1, ReorderDelay: huge},
+	} {
+		t.Run(fmt.Sprintf("%v+%v", link.Latency, link.Jitter), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net, eps := newNet(t, memnet.Config{Seed: 3, Link: link}, "a", "b")
+				for i := range 20 {
+					require.NoError(t, eps["a"].Send(context.Background(), "b", []byte(strconv.Itoa(i))))
+				}
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				require.Empty(t, drain(eps["b"]), "a huge delay delivered early")
+				require.Equal(t, uint64(20), net.Stats("a", "b").InFlight)
+			})
+		})
+	}
 }

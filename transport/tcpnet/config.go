@@ -50,6 +50,7 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultIdleTimeout      = 5 * time.Minute
 	DefaultMaxInboundConns  = 256
+	DefaultMaxPendingPerIP  = 8
 )
 
 // MaxIDLen is the longest NodeID or ClusterName, in bytes, that fits in the
@@ -86,7 +87,10 @@ type Config struct {
 	// MaxFrameSize is the largest payload, in bytes, that Send accepts and
 	// that an inbound connection may announce; a larger announced frame
 	// closes that connection. Default transport.DefaultMaxPayload (16 MiB).
-	// All nodes of a cluster should use the same value.
+	// All nodes of a cluster should use the same value. It multiplies
+	// into the receive side's worst-case memory, MaxFrameSize ×
+	// (MaxInboundConns + RecvQueueSize), 20 GiB with the defaults: see
+	// "Memory" in the package documentation to size it.
 	MaxFrameSize int
 
 	// SendQueueSize is the number of messages queued per peer while the
@@ -101,7 +105,8 @@ type Config struct {
 	// RecvQueueSize is the capacity of the channel returned by Recv. When
 	// it is full, connections stop reading, so TCP flow control pushes back
 	// on the senders, whose queues then apply their QueuePolicy. Default
-	// DefaultRecvQueueSize.
+	// DefaultRecvQueueSize. The queue may hold RecvQueueSize ×
+	// MaxFrameSize bytes of payloads (16 GiB with the defaults).
 	RecvQueueSize int
 
 	// BackoffBase and BackoffMax shape reconnection: after the n-th
@@ -143,8 +148,26 @@ type Config struct {
 	// MaxInboundConns caps concurrent inbound connections, handshaking or
 	// established. Connections beyond it are closed at once and logged.
 	// A cluster of n nodes needs n-1 plus some slack for reconnects.
+	// Each established connection may be reading one frame of up to
+	// MaxFrameSize, so frames being read can take MaxInboundConns ×
+	// MaxFrameSize bytes (4 GiB with the defaults).
 	// Default DefaultMaxInboundConns.
 	MaxInboundConns int
+
+	// MaxPendingPerIP caps the inbound connections from one remote IP
+	// address that are still in their handshake (TLS and hello). More are
+	// closed at once and logged. Without it one source could open
+	// MaxInboundConns idle connections, and open them again each
+	// HandshakeTimeout, keeping every slot and locking honest peers out;
+	// with it a source holds at most MaxPendingPerIP slots until its
+	// connections prove themselves. Established connections do not count,
+	// so it never limits how many nodes share an address, only how many
+	// handshake at the same moment; a refused honest dialler retries with
+	// backoff. It does not stop a flood from many addresses: MaxInboundConns
+	// and HandshakeTimeout bound that. IPv4-mapped IPv6 addresses count as
+	// their IPv4 address. Default DefaultMaxPendingPerIP; set it to
+	// MaxInboundConns or more to turn it off.
+	MaxPendingPerIP int
 
 	// TLS, when non-nil, wraps every connection in TLS. It must hold this
 	// node's certificate (Certificates) and the roots that sign its peers'
@@ -174,7 +197,9 @@ type Config struct {
 	TLS *tls.Config
 
 	// Logger receives connection events (refused handshakes, hostile
-	// input, reconnects) with a "reason" attribute. Nil means silent.
+	// input, reconnects) with a "reason" attribute. Refused connections
+	// are logged at most once a second per kind of refusal, with a
+	// "suppressed" count of those left out. Nil means silent.
 	Logger *slog.Logger
 }
 
@@ -187,7 +212,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: NodeID is %d bytes, more than %d", ErrInvalidConfig, len(c.NodeID), MaxIDLen)
 	case len(c.ClusterName) > MaxIDLen:
 		return fmt.Errorf("%w: ClusterName is %d bytes, more than %d", ErrInvalidConfig, len(c.ClusterName), MaxIDLen)
-	case c.MaxFrameSize < 0, c.SendQueueSize < 0, c.RecvQueueSize < 0, c.MaxInboundConns < 0:
+	case c.MaxFrameSize < 0, c.SendQueueSize < 0, c.RecvQueueSize < 0, c.MaxInboundConns < 0,
+		c.MaxPendingPerIP < 0:
 		return fmt.Errorf("%w: sizes must not be negative", ErrInvalidConfig)
 	case c.MaxFrameSize > maxFrameLimit:
 		return fmt.Errorf("%w: MaxFrameSize %d is above %d", ErrInvalidConfig, c.MaxFrameSize, maxFrameLimit)
@@ -241,6 +267,7 @@ func (c Config) withDefaults() Config {
 	c.WriteTimeout = orDefault(c.WriteTimeout, DefaultWriteTimeout)
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	c.MaxInboundConns = orDefault(c.MaxInboundConns, DefaultMaxInboundConns)
+	c.MaxPendingPerIP = orDefault(c.MaxPendingPerIP, DefaultMaxPendingPerIP)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -68,13 +68,47 @@
 // # Hostile input
 //
 // Every inbound connection is bounded: at most MaxInboundConns at once
-// (more are closed on accept), HandshakeTimeout to complete TLS and the
-// hello, IdleTimeout between frames, ReadTimeout to finish a frame once it
+// and at most MaxPendingPerIP from one IP address still in their handshake
+// (more are closed on accept, so one source cannot hold every slot with
+// connections that never authenticate), HandshakeTimeout to complete TLS
+// and the hello, IdleTimeout between frames, ReadTimeout to finish a frame once it
 // has started, MaxFrameSize per frame, and a large frame's buffer grows with
 // the bytes that actually arrive rather than with the length it announces.
 // Garbage, an oversized length, a stalled half frame or a refused handshake
 // closes that connection only, logs a "reason", and counts in
-// Status.RefusedConns; other connections carry on.
+// Status.RefusedConns; other connections carry on. Refusals at accept and
+// during the handshake are logged at most once a second for each kind of
+// refusal, so a flood cannot flood the log; the next line logged for a kind
+// carries "suppressed", how many were left out, and RefusedConns counts
+// every one.
+//
+// # Memory
+//
+// The receive side's memory is bounded by configuration, not by what peers
+// announce. In the worst case a Transport holds:
+//
+//   - frames being read: at most one per inbound connection, each up to
+//     MaxFrameSize (and briefly up to twice that while its buffer grows),
+//     so MaxFrameSize × MaxInboundConns, plus a 64 KiB read buffer per
+//     connection;
+//   - frames received but not yet taken from Recv: RecvQueueSize ×
+//     MaxFrameSize.
+//
+// With the defaults (16 MiB frames, 256 inbound connections, a Recv queue of
+// 1024) that is 4 GiB being read, 16 MiB of read buffers and 16 GiB queued:
+// limits that keep a hostile or buggy peer from growing memory without end,
+// not a budget to plan for. A peer cannot make the frames-being-read term
+// grow faster than it actually sends bytes, and reaching it takes
+// MaxInboundConns connections that have completed the handshake (with
+// mutual TLS, connections from certificate holders). To fit a budget M,
+// choose MaxFrameSize × (MaxInboundConns + RecvQueueSize) comfortably below
+// M: MaxFrameSize is the largest message your protocol sends (a Raft
+// snapshot chunk, a gossip digest), MaxInboundConns is a few times the
+// cluster size, and RecvQueueSize is however many messages the consumer
+// should be allowed to lag by. For example a 5-node cluster with 1 MiB
+// frames, MaxInboundConns 32 and RecvQueueSize 256 is bounded by about
+// 288 MiB. The send side holds, per peer, up to SendQueueSize payloads that
+// callers passed to Send (not copies), each at most MaxFrameSize.
 //
 // # Guarantees and limits
 //

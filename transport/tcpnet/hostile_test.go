@@ -204,3 +204,82 @@ func TestNewConnectionFromSamePeerReplacesOld(t *testing.T) {
 	require.Equal(t, "x", string(recv(t, v).Payload))
 	waitUntil(t, "old connection released", func() bool { return v.Status().InboundConns == 1 })
 }
+
+func TestHostileFloodFromOneAddressLeavesRoomForOthers(t *testing.T) {
+	// One source opens as many silent connections as the global cap allows.
+	// Only MaxPendingPerIP of them may hold slots, so an honest peer from
+	// another address still gets in while they sit in their (long)
+	// handshake timeout.
+	const global, perIP, flood = 10, 4, 10
+	logs := newLogSink()
+	v := newNode(t, "v", func(c *Config) {
+		c.MaxInboundConns = global
+		c.MaxPendingPerIP = perIP
+		c.HandshakeTimeout = time.Hour
+		c.Logger = logs.logger()
+	})
+	closed := make(chan struct{}, flood)
+	floods := make([]net.Conn, flood)
+	for i := range floods {
+		c := rawDial(t, v) // from 127.0.0.1
+		floods[i] = c
+		go func() {
+			var b [1]byte
+			_, _ = c.Read(b[:]) // returns when either side closes c
+			closed <- struct{}{}
+		}()
+	}
+	// Every refusal needs perIP admitted connections before it, so once
+	// flood-perIP have been closed the accounting is settled.
+	for range flood - perIP {
+		select {
+		case <-closed:
+		case <-time.After(waitLimit):
+			t.Fatal("flood connections beyond MaxPendingPerIP were not refused")
+		}
+	}
+	select {
+	case <-closed:
+		t.Fatal("a connection within MaxPendingPerIP was refused")
+	default:
+	}
+	require.Equal(t, uint64(flood-perIP), v.Status().RefusedConns)
+	logs.waitFor(t, "per-address cap", reasonContains("tcpnet: inbound connection refused", "too many handshaking connections from this address"))
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	c, err := d.Dial("tcp", v.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	rawHandshake(t, c, "honest", v)
+	var hdr [frameHeaderLen]byte
+	putFrameHeader(hdr[:], 2)
+	_, err = c.Write(append(hdr[:], "hi"...))
+	require.NoError(t, err)
+	require.Equal(t, transport.Message{From: "honest", To: "v", Payload: []byte("hi")}, recv(t, v))
+
+	// The established connection no longer counts as pending; the flood's
+	// admitted connections do, until they end.
+	v.mu.RLock()
+	require.Equal(t, map[string]int{"127.0.0.1": perIP}, v.pendingBySource)
+	v.mu.RUnlock()
+	for _, f := range floods {
+		_ = f.Close()
+	}
+	waitUntil(t, "the flood's pending slots are released", func() bool {
+		v.mu.RLock()
+		defer v.mu.RUnlock()
+		return len(v.pendingBySource) == 0 && len(v.inbound) == 1
+	})
+	requireHonestPeerWorks(t, v) // and 127.0.0.1 may connect again
+}
+
+func TestSourceOfCountsByIP(t *testing.T) {
+	v4 := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+	mapped := &net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 2}
+	v6 := &net.TCPAddr{IP: net.IPv6loopback, Port: 3}
+	require.Equal(t, "127.0.0.1", sourceOf(v4))
+	require.Equal(t, "127.0.0.1", sourceOf(mapped), "a mapped address is the same host")
+	require.Equal(t, "::1", sourceOf(v6))
+	require.Equal(t, "10.0.0.1", sourceOf(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9}), "non-TCP address with a port")
+	require.Equal(t, "pipe", sourceOf(pipeAddr("pipe")), "non-TCP address without a port")
+}

@@ -18,7 +18,13 @@ import (
 // frames until it ends.
 type inConn struct {
 	conn net.Conn // the raw connection; closing it ends every stage
-	from transport.NodeID
+	// source is the remote IP address, the unit of MaxPendingPerIP.
+	source string
+	// pending is true from admission until the handshake succeeds, while
+	// the connection counts toward its source's MaxPendingPerIP. Guarded
+	// by Transport.mu.
+	pending bool
+	from    transport.NodeID
 	// replaced is set when a newer connection from the same node took
 	// this one's place, so its end is not reported as a failure.
 	replaced atomic.Bool
@@ -52,7 +58,7 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		delay = 0
-		ic := &inConn{conn: conn}
+		ic := &inConn{conn: conn, source: sourceOf(conn.RemoteAddr())}
 		if !t.admit(ic) {
 			_ = conn.Close()
 			continue
@@ -62,28 +68,87 @@ func (t *Transport) acceptLoop() {
 	}
 }
 
-// admit registers ic unless the Transport is closing or already holds
-// MaxInboundConns connections.
+// sourceOf returns the IP address of a remote address, as the key that
+// MaxPendingPerIP counts by. An IPv4-mapped IPv6 address counts as the IPv4
+// address, so one host cannot double its share by switching notation.
+// Addresses that are not TCP (in-memory connections in tests) count by
+// their host part, or by the whole string when it has none.
+func sourceOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap().String()
+	}
+	s := a.String()
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
+}
+
+// admit registers ic unless the Transport is closing, already holds
+// MaxInboundConns connections, or already has MaxPendingPerIP connections
+// from ic's source still in their handshake.
 func (t *Transport) admit(ic *inConn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return false
 	}
+	// The per-source cap comes first: a source over it is the one to
+	// blame, whether or not the global cap is also reached.
+	if t.pendingBySource[ic.source] >= t.cfg.MaxPendingPerIP {
+		t.refusedConns.Add(1)
+		t.logRefusal("per-address cap", "tcpnet: inbound connection refused", "remote", ic.conn.RemoteAddr().String(),
+			"reason", "too many handshaking connections from this address", "limit", t.cfg.MaxPendingPerIP)
+		return false
+	}
 	if len(t.inbound) >= t.cfg.MaxInboundConns {
 		t.refusedConns.Add(1)
-		t.log.Warn("tcpnet: inbound connection refused", "remote", ic.conn.RemoteAddr().String(),
+		t.logRefusal("global cap", "tcpnet: inbound connection refused", "remote", ic.conn.RemoteAddr().String(),
 			"reason", "too many inbound connections", "limit", t.cfg.MaxInboundConns)
 		return false
 	}
 	t.inbound[ic] = struct{}{}
+	ic.pending = true
+	t.pendingBySource[ic.source]++
 	return true
+}
+
+// donePendingLocked stops counting ic toward its source's MaxPendingPerIP,
+// once: when its handshake succeeds or, failing that, when it is released.
+// The caller holds t.mu.
+func (t *Transport) donePendingLocked(ic *inConn) {
+	if !ic.pending {
+		return
+	}
+	ic.pending = false
+	if n := t.pendingBySource[ic.source]; n > 1 {
+		t.pendingBySource[ic.source] = n - 1
+	} else {
+		delete(t.pendingBySource, ic.source)
+	}
+}
+
+// logRefusal logs a refused inbound connection at Warn level, but at most
+// once per refusalLogInterval for each kind of refusal, so a flood of bad
+// connections cannot flood the log too. A logged line carries "suppressed",
+// the number of refusals of its kind left out since the previous line, when
+// there were any; Status.RefusedConns counts them all.
+func (t *Transport) logRefusal(kind, msg string, args ...any) {
+	ok, suppressed := t.refusalLog.allow(kind, time.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	t.log.Warn(msg, args...)
 }
 
 // release forgets ic and closes it.
 func (t *Transport) release(ic *inConn) {
 	t.mu.Lock()
 	delete(t.inbound, ic)
+	t.donePendingLocked(ic)
 	if ic.from != "" && t.byID[ic.from] == ic {
 		delete(t.byID, ic.from)
 	}
@@ -101,7 +166,12 @@ func (t *Transport) serve(ic *inConn) {
 	if err != nil {
 		if t.ctx.Err() == nil {
 			t.refusedConns.Add(1)
-			t.log.Warn("tcpnet: inbound handshake failed", "remote", remote, "reason", err.Error())
+			kind := "handshake failed"
+			var re *refusedError
+			if errors.As(err, &re) {
+				kind = "handshake refused: " + re.status.String()
+			}
+			t.logRefusal(kind, "tcpnet: inbound handshake failed", "remote", remote, "reason", err.Error())
 		}
 		return
 	}
@@ -184,6 +254,7 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 	old := t.byID[h.From]
 	ic.from = h.From
 	t.byID[h.From] = ic
+	t.donePendingLocked(ic)
 	t.mu.Unlock()
 	if old != nil {
 		// Close rather than set a past read deadline: the old reader may

@@ -286,3 +286,53 @@ func TestSyncRemovePeerDoesNotWaitOnTLSCloseNotify(t *testing.T) {
 		require.Equal(t, "one", string((<-b.Recv()).Payload))
 	})
 }
+
+func TestSyncRefusalLogIsRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		logs := newLogSink()
+		v := n.node(t, "v", "v:1", func(c *Config) {
+			c.MaxInboundConns = 2
+			c.MaxPendingPerIP = 100 // every pipe has the same address
+			c.HandshakeTimeout = time.Hour
+			c.Logger = logs.logger()
+		})
+		dial := func(k int) {
+			for range k {
+				c, err := n.dial(context.Background(), "v:1")
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = c.Close() })
+			}
+		}
+		capped := func() []logRecord {
+			var out []logRecord
+			for _, r := range logs.all() {
+				if reasonContains("tcpnet: inbound connection refused", "too many inbound connections")(r) {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		// Two silent connections take both slots; ten more are refused
+		// within the same instant and make one log line.
+		dial(12)
+		synctest.Wait()
+		require.Equal(t, uint64(10), v.Status().RefusedConns)
+		got := capped()
+		require.Len(t, got, 1)
+		require.NotContains(t, got[0].attrs, "suppressed")
+
+		time.Sleep(refusalLogInterval - time.Nanosecond)
+		dial(1)
+		synctest.Wait()
+		require.Len(t, capped(), 1, "still within the interval")
+
+		time.Sleep(time.Nanosecond)
+		dial(1)
+		synctest.Wait()
+		got = capped()
+		require.Len(t, got, 2)
+		require.Equal(t, "10", got[1].attrs["suppressed"])
+		require.Equal(t, uint64(12), v.Status().RefusedConns)
+	})
+}

@@ -32,9 +32,13 @@ type Transport struct {
 	peers   map[transport.NodeID]*peer   // the address book and outbound state
 	inbound map[*inConn]struct{}         // every admitted inbound connection
 	byID    map[transport.NodeID]*inConn // established inbound connections by sender
+	// pendingBySource counts admitted connections still in their
+	// handshake, by remote IP; absent means zero.
+	pendingBySource map[string]int
 
 	received     atomic.Uint64
 	refusedConns atomic.Uint64
+	refusalLog   *logLimiter // rate-limits the Warn line of each refusal
 
 	closeOnce sync.Once
 }
@@ -83,6 +87,9 @@ func start(cfg Config, ln net.Listener, dial dialFunc) *Transport {
 		peers:   make(map[transport.NodeID]*peer, len(cfg.Peers)),
 		inbound: make(map[*inConn]struct{}),
 		byID:    make(map[transport.NodeID]*inConn),
+
+		pendingBySource: make(map[string]int),
+		refusalLog:      newLogLimiter(refusalLogInterval),
 	}
 	t.self = newPeer(t, cfg.NodeID, "")
 	t.self.local = true
@@ -245,7 +252,8 @@ type Status struct {
 	// Received counts messages handed to Recv.
 	Received uint64
 	// RefusedConns counts inbound connections closed for a failed or
-	// refused handshake, hostile input, or the MaxInboundConns cap.
+	// refused handshake, hostile input, or the MaxInboundConns or
+	// MaxPendingPerIP cap.
 	RefusedConns uint64
 }
 

@@ -91,6 +91,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"long id":       {NodeID: transport.NodeID(make([]byte, 256))},
 		"long cluster":  {NodeID: "a", ClusterName: string(make([]byte, 256))},
 		"negative":      {NodeID: "a", SendQueueSize: -1},
+		"negative cap":  {NodeID: "a", MaxPendingPerIP: -1},
 		"backoff":       {NodeID: "a", BackoffBase: 2, BackoffMax: 1},
 		"policy":        {NodeID: "a", QueuePolicy: 9},
 		"peer addr":     {NodeID: "a", Peers: map[transport.NodeID]string{"b": ""}},

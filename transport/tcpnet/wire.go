@@ -170,7 +170,7 @@ func readPayload(r io.Reader, n int) ([]byte, error) {
 	p := make([]byte, 0, readChunk)
 	for len(p) < n {
 		if len(p) == cap(p) {
-			grown := make([]byte, len(p), min(2*cap(p), n))
+			grown := make([]byte, len(p), growCap(cap(p), n))
 			copy(grown, p)
 			p = grown
 		}
@@ -181,6 +181,19 @@ func readPayload(r io.Reader, n int) ([]byte, error) {
 		}
 	}
 	return p, nil
+}
+
+// growCap returns the next capacity of a payload buffer of capacity cur on
+// its way to n bytes: double, but never past n. cur and n are positive and
+// cur < n. It compares cur with n-cur rather than computing 2*cur, which
+// overflows int when cur is above math.MaxInt/2 (reachable on 32-bit
+// platforms, where MaxFrameSize may be up to math.MaxInt32) and would turn
+// into a negative capacity.
+func growCap(cur, n int) int {
+	if cur >= n-cur {
+		return n
+	}
+	return 2 * cur
 }
 
 // corrupt describes a failed handshake read. Input that ends early is

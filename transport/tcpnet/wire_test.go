@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -149,6 +150,33 @@ func TestReadPayloadAllocatesByArrival(t *testing.T) {
 	ms[1] = bytesAllocated()
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	require.Less(t, ms[1]-ms[0], uint64(4*readChunk))
+}
+
+func TestGrowCapNeverOverflows(t *testing.T) {
+	// Plain doubling is the normal case.
+	require.Equal(t, 2*readChunk, growCap(readChunk, 1<<30))
+	require.Equal(t, 100_000, growCap(readChunk, 100_000))
+	// Near the top of int, 2*cur wraps negative; the helper must instead
+	// stop at n. maxFrameLimit is the largest n a 32-bit platform allows;
+	// math.MaxInt is the largest n of all.
+	for _, n := range []int{maxFrameLimit, math.MaxInt} {
+		for _, cur := range []int{n/2 + 1, n - 1, n / 2, n/2 - 1} {
+			got := growCap(cur, n)
+			require.Greater(t, got, cur, "cur=%d n=%d", cur, n)
+			require.LessOrEqual(t, got, n, "cur=%d n=%d", cur, n)
+		}
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(2, math.MaxInt).Draw(rt, "n")
+		cur := rapid.IntRange(1, n-1).Draw(rt, "cur")
+		got := growCap(cur, n)
+		if got <= cur || got > n {
+			rt.Fatalf("growCap(%d, %d) = %d", cur, n, got)
+		}
+		if cur <= n/2 && got != 2*cur {
+			rt.Fatalf("growCap(%d, %d) = %d, want doubling", cur, n, got)
+		}
+	})
 }
 
 func FuzzReadAck(f *testing.F) {
