@@ -2,6 +2,7 @@ package vclock
 
 import (
 	"iter"
+	"math/bits"
 	"strings"
 	"unique"
 	"unsafe"
@@ -287,14 +288,24 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 	// Fast path: vectors over the same replicas, walked in lockstep. It is
 	// kept apart from the general walk so that its loop stays tight.
 	if len(a) == len(b) {
-		for i < len(a) && sameID(a[i].ID, b[i].ID) {
-			if a[i].Counter > b[i].Counter {
-				aAhead = true
-			} else if a[i].Counter < b[i].Counter {
-				bAhead = true
+		// The counter comparisons are data-dependent and mispredict
+		// often, so they are folded in with subtract-with-borrow instead
+		// of branches: borrow is 1 exactly when the subtrahend is larger.
+		var ahead, behind uint64
+		b = b[:len(a)]
+		for ; i < len(a); i++ {
+			x, y := &a[i], &b[i]
+			if unsafe.StringData(string(x.ID)) != unsafe.StringData(string(y.ID)) || len(x.ID) != len(y.ID) {
+				if x.ID != y.ID {
+					break
+				}
 			}
-			i++
+			_, gt := bits.Sub64(y.Counter, x.Counter, 0)
+			_, lt := bits.Sub64(x.Counter, y.Counter, 0)
+			ahead |= gt
+			behind |= lt
 		}
+		aAhead, bAhead = ahead != 0, behind != 0
 		if i == len(a) {
 			return ordering(aAhead, bAhead)
 		}
