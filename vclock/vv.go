@@ -261,12 +261,6 @@ func intern(id ReplicaID) ReplicaID {
 	return ReplicaID(unique.Make(string(id)).Value())
 }
 
-// sameID is a == b, but decides without a call when the two strings share
-// storage, which interning makes the common case.
-func sameID(a, b ReplicaID) bool {
-	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
-}
-
 // sharedID reports whether a and b are the same string in memory, which
 // interning makes the common case for equal IDs. It is small enough to
 // inline, unlike a full comparison.
