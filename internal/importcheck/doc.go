@@ -6,7 +6,8 @@
 //     transitively, and import no sibling distkit package, except that crdt
 //     may import vclock and balancer may import hashring. A leaf's
 //     test-support subpackage (crdt/crdttest) may reach net through rapid,
-//     since only tests link it.
+//     since only tests link it. hashring and balancer may not import
+//     hash/maphash, whose seed differs per process.
 //   - Protocol packages (raft, pbft, gossip) import transport, never a
 //     concrete transport (memnet, tcpnet) outside their tests.
 //   - Protocol core files, every non-test file of a protocol package except

@@ -95,6 +95,11 @@ func CheckLeaf(p Package) []string {
 		}
 	}
 	for _, imp := range p.Imports {
+		// maphash's seed differs per process, so two processes would
+		// place the same key differently.
+		if imp == "hash/maphash" && (top == "hashring" || top == "balancer") {
+			bad = append(bad, fmt.Sprintf("%s: placement must not use hash/maphash (its seed is per process)", p.ImportPath))
+		}
 		ir, ok := rel(imp)
 		if !ok || within(ir, top) {
 			continue

@@ -21,6 +21,7 @@ func TestCheckLeaf(t *testing.T) {
 		{"leaf subpackage may import its parent", Package{ImportPath: Module + "/crdt/crdttest", Imports: []string{Module + "/crdt"}}, 0},
 		{"a leaf's test-support package may reach net through rapid", Package{ImportPath: Module + "/crdt/crdttest", Deps: []string{"net/url"}, Imports: []string{Module + "/crdt"}}, 0},
 		{"a leaf's test-support package still may not import siblings", Package{ImportPath: Module + "/crdt/crdttest", Imports: []string{Module + "/hashring"}}, 1},
+		{"hashring may not place keys with maphash", Package{ImportPath: Module + "/hashring", Imports: []string{"hash/maphash"}}, 1},
 		{"non-leaf is not checked", Package{ImportPath: Module + "/transport/tcpnet", Deps: []string{"net"}}, 0},
 		{"outside the module is not checked", Package{ImportPath: "example.com/vclock", Deps: []string{"net"}}, 0},
 	}
