@@ -219,6 +219,11 @@ func (s *MemoryStorage) Compact(i uint64) error {
 		return fmt.Errorf("%w: compact %d beyond snapshot index %d", ErrUnavailable, i, s.snap.Meta.Index)
 	}
 	off := i - s.snapIndex
+	if off > uint64(len(s.ents)) {
+		// The log was cut below the snapshot index (Append replaced its
+		// suffix): the entry to compact to is not held.
+		return fmt.Errorf("%w: compact %d beyond last index %d", ErrUnavailable, i, s.snapIndex+uint64(len(s.ents)))
+	}
 	s.snapTerm = s.ents[off-1].Term
 	s.snapIndex = i
 	// Copy the rest into a fresh array of the old capacity: slices handed
