@@ -30,7 +30,8 @@
 //
 // # Usage
 //
-// Create a Core per node over a Storage (MemoryStorage, or a durable log),
+// Create a Core per node over a Storage (MemoryStorage, or WALStorage from
+// OpenWALStorage for a crash-safe log on disk),
 // then loop: feed it what happens, and carry out its batches.
 //
 //	core, err := raft.New(raft.Config{ID: "n1", Voters: ids, Storage: store, Seed: seed})
