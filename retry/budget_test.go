@@ -51,6 +51,9 @@ func TestTokenBucketMatchesModel(t *testing.T) {
 // fakeBudgetClock drives a RatioBudget in fake time: the test moves now and
 // fires the budget's timer when it is due, as late as it likes.
 type fakeBudgetClock struct {
+	// mu guards the fields the budget's hooks write: concurrent calls
+	// may both read the clock before one of them wins the right to arm.
+	mu        sync.Mutex
 	now       time.Duration
 	view      int64 // the slice at the budget's last clock read
 	armed     bool
@@ -61,10 +64,14 @@ type fakeBudgetClock struct {
 func newFakeBudgetClock(b *RatioBudget) *fakeBudgetClock {
 	c := &fakeBudgetClock{}
 	b.elapsed = func() time.Duration {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		c.view = int64(c.now) / b.slice
 		return c.now
 	}
 	b.arm = func(d time.Duration) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		c.doubleArm = c.doubleArm || c.armed
 		c.armed, c.due = true, c.now+d
 	}
