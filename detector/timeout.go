@@ -67,13 +67,19 @@ func (d *Timeout) Suspicion(now time.Time) float64 {
 }
 
 func (d *Timeout) suspicionLocked(now time.Time) float64 {
-	if gap := d.guard.observe(now); gap > 0 && !d.last.IsZero() {
-		d.last = d.last.Add(gap)
+	return silenceRatio(&d.guard, &d.last, now, d.timeout)
+}
+
+// silenceRatio is the silence since *last at now, divided by timeout. A
+// local pause the guard detects is forgiven by moving *last forward by it.
+func silenceRatio(guard *pauseGuard, last *time.Time, now time.Time, timeout time.Duration) float64 {
+	if gap := guard.observe(now); gap > 0 && !last.IsZero() {
+		*last = last.Add(gap)
 	}
-	if d.last.IsZero() || !now.After(d.last) {
+	if last.IsZero() || !now.After(*last) {
 		return 0
 	}
-	return float64(now.Sub(d.last)) / float64(d.timeout)
+	return float64(now.Sub(*last)) / float64(timeout)
 }
 
 // Suspected reports whether the peer has been silent for longer than the
@@ -154,13 +160,7 @@ func (d *EventuallyPerfect) Suspicion(now time.Time) float64 {
 }
 
 func (d *EventuallyPerfect) suspicionLocked(now time.Time) float64 {
-	if gap := d.guard.observe(now); gap > 0 && !d.last.IsZero() {
-		d.last = d.last.Add(gap)
-	}
-	if d.last.IsZero() || !now.After(d.last) {
-		return 0
-	}
-	return float64(now.Sub(d.last)) / float64(d.timeout)
+	return silenceRatio(&d.guard, &d.last, now, d.timeout)
 }
 
 // Suspected reports whether the peer has been silent for longer than the
