@@ -194,39 +194,28 @@ func (v *VersionVector) Merge(o VersionVector) {
 	if j == len(b) {
 		return
 	}
-	// Count the entries of the union from where the fast path stopped.
-	n := len(a) + len(b) - j
-	for i < len(a) && j < len(b) {
-		c := 0
-		if !sharedID(a[i].ID, b[j].ID) {
-			c = cmpID(a[i].ID, b[j].ID)
-		}
-		switch {
-		case c == 0:
-			n--
-			i++
-			j++
-		case c < 0:
-			i++
-		default:
-			j++
-		}
+	// a[:lo] is final; the union of a[lo:] and b[jlo:] follows it. n bounds
+	// the result's length, exactly when no replica of b[jlo:] is in a[lo:].
+	// Counting the shared ones first would cost one more walk comparing
+	// strings, so the merge assumes none and closes the gap afterwards.
+	lo, jlo := i, j
+	n := len(a) + len(b) - jlo
+	if cap(a) < n {
+		grown := make([]Dot, lo, n+n/4)
+		copy(grown, a[:lo])
+		v.entries = mergeForward(grown, a[lo:], b[jlo:])
+		return
 	}
-	// Grow a and merge from the back, so that no entry of a is overwritten
-	// before it has been moved: the write index never trails the read index.
-	if cap(a) >= n {
-		a = a[:n]
-	} else {
-		grown := make([]Dot, n, n+n/4)
-		copy(grown, a)
-		a = grown
-	}
+	// Merge from the back into a[:n], so that no entry of a is overwritten
+	// before it has been read: the write index never trails the read index.
+	a = a[:n]
 	i, j = len(v.entries)-1, len(b)-1
-	for w := n - 1; w >= 0; w-- {
+	w := n - 1
+	for ; i >= lo || j >= jlo; w-- {
 		c := 1 // a[i] goes next
-		if j >= 0 {
+		if j >= jlo {
 			c = -1 // b[j] goes next
-			if i >= 0 {
+			if i >= lo {
 				c = 0
 				if !sharedID(a[i].ID, b[j].ID) {
 					c = cmpID(a[i].ID, b[j].ID)
@@ -246,7 +235,40 @@ func (v *VersionVector) Merge(o VersionVector) {
 			i--
 		}
 	}
+	// The union sits in a[w+1:]; each shared replica left one slot of gap
+	// below it.
+	if gap := w + 1 - lo; gap > 0 {
+		copy(a[lo:], a[w+1:])
+		clear(a[n-gap:]) // drop references to IDs no longer in the vector
+		a = a[:n-gap]
+	}
 	v.entries = a
+}
+
+// mergeForward appends the union of the sorted vectors x and y to dst,
+// taking the maximum counter of a replica in both.
+func mergeForward(dst, x, y []Dot) []Dot {
+	i, j := 0, 0
+	for i < len(x) && j < len(y) {
+		c := 0
+		if !sharedID(x[i].ID, y[j].ID) {
+			c = cmpID(x[i].ID, y[j].ID)
+		}
+		switch {
+		case c < 0:
+			dst = append(dst, x[i])
+			i++
+		case c > 0:
+			dst = append(dst, y[j])
+			j++
+		default:
+			dst = append(dst, Dot{ID: x[i].ID, Counter: max(x[i].Counter, y[j].Counter)})
+			i++
+			j++
+		}
+	}
+	dst = append(dst, x[i:]...)
+	return append(dst, y[j:]...)
 }
 
 // intern returns the canonical copy of id. IDs entering a vector are

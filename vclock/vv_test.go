@@ -207,3 +207,23 @@ func TestVersionVectorMergeInPlace(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { a.Merge(b) })
 	require.Zero(t, allocs)
 }
+
+// TestVersionVectorMergeSharedTail checks the in-place merge when replicas
+// o shares with v follow one v lacks: the merge writes the union assuming
+// none are shared and must close the gap each shared one leaves.
+func TestVersionVectorMergeSharedTail(t *testing.T) {
+	var v, o VersionVector
+	for i, id := range []ReplicaID{"a", "c", "e", "g"} {
+		v.Set(id, uint64(10+i))
+	}
+	v.entries = append(make([]Dot, 0, 16), v.entries...) // room: merge in place
+	for i, id := range []ReplicaID{"b", "c", "e", "f"} {
+		o.Set(id, uint64(11+2*i))
+	}
+	v.Merge(o)
+	require.Equal(t, []Dot{{"a", 10}, {"b", 11}, {"c", 13}, {"e", 15}, {"f", 17}, {"g", 13}}, v.entries)
+	full := v.entries[:cap(v.entries)]
+	for _, d := range full[len(v.entries):] {
+		require.Equal(t, Dot{}, d, "stale entries past the end must be cleared")
+	}
+}
