@@ -258,6 +258,12 @@ func (l *loopState) handle(r *request) {
 	case reqLeaseRead:
 		l.leaseReads = append(l.leaseReads, r)
 	case reqConf:
+		if l.state == StateLeader && !l.core.committedInTerm() {
+			// A new leader takes changes once it has committed an entry of
+			// its term, one round trip away: wait for it rather than fail.
+			l.parked = append(l.parked, r)
+			return
+		}
 		index, term, err := l.core.ProposeConfChange(r.cc)
 		if err != nil {
 			r.finish(nil, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,8 +22,9 @@ import (
 )
 
 // kvSM is a small replicated map for the node tests. A command "k=v" sets
-// k; its result is how many commands the machine has applied, so tests can
-// tell whether a command was applied once.
+// k; its result is how many commands the machine has applied (as a string,
+// so that session results survive snapshots), so tests can tell whether a
+// command was applied once.
 type kvSM struct {
 	mu      sync.Mutex
 	m       map[string]string
@@ -38,7 +40,7 @@ func (s *kvSM) Apply(cmds []raft.Command) error {
 		k, v, _ := strings.Cut(string(cmds[i].Data), "=")
 		s.m[k] = v
 		s.applied++
-		cmds[i].Result = s.applied
+		cmds[i].Result = strconv.Itoa(s.applied)
 	}
 	return nil
 }
@@ -193,7 +195,7 @@ func TestNodeProposeReadStatus(t *testing.T) {
 
 		res, err := c.nodes[lead].Propose(ctx, []byte("a=1"))
 		require.NoError(t, err)
-		require.Equal(t, 1, res)
+		require.Equal(t, "1", res)
 		v, ok := c.sms[lead].get("a")
 		require.True(t, ok)
 		require.Equal(t, "1", v)
@@ -202,7 +204,7 @@ func TestNodeProposeReadStatus(t *testing.T) {
 		f := c.follower(lead)
 		res, err = c.nodes[f].Propose(ctx, []byte("b=2"))
 		require.NoError(t, err)
-		require.Equal(t, 2, res)
+		require.Equal(t, "2", res)
 		v, _ = c.sms[f].get("b")
 		require.Equal(t, "2", v)
 
@@ -242,7 +244,7 @@ func TestNodeConcurrentProposals(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var wg sync.WaitGroup
-		results := make(chan int, 200)
+		results := make(chan string, 200)
 		for i := 0; i < 200; i++ {
 			id := c.ids[i%3]
 			wg.Add(1)
@@ -253,14 +255,14 @@ func TestNodeConcurrentProposals(t *testing.T) {
 					t.Errorf("propose %d on %s: %v", i, id, err)
 					return
 				}
-				results <- res.(int)
+				results <- res.(string)
 			}()
 		}
 		wg.Wait()
 		close(results)
-		seen := map[int]bool{}
+		seen := map[string]bool{}
 		for r := range results {
-			require.False(t, seen[r], "result %d twice", r)
+			require.False(t, seen[r], "result %s twice", r)
 			seen[r] = true
 		}
 		require.Len(t, seen, 200)
@@ -300,3 +302,228 @@ func TestNodeCloseFailsPendingCalls(t *testing.T) {
 
 var _ = errors.Is
 var _ transport.NodeID
+
+func TestNodeQuorumLostWhenLeaderIsolated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		defer c.close()
+		lead := c.leader()
+		c.net.Isolate(lead)
+		start := time.Now()
+		// The isolated leader cannot commit: check-quorum makes it step down
+		// within an election timeout and the call fails, not hangs.
+		_, err := c.nodes[lead].Propose(context.Background(), []byte("x=1"))
+		require.ErrorIs(t, err, raft.ErrQuorumLost)
+		require.LessOrEqual(t, time.Since(start), 2*10*10*time.Millisecond)
+		// With no leader for two election timeouts, calls fail at once.
+		time.Sleep(2 * 10 * 10 * time.Millisecond)
+		start = time.Now()
+		err = c.nodes[lead].ReadIndex(context.Background())
+		require.ErrorIs(t, err, raft.ErrQuorumLost)
+		require.Zero(t, time.Since(start))
+
+		// The others elect a new leader and go on.
+		c.net.Heal()
+		c.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := c.nodes[lead].Propose(ctx, []byte("y=1"))
+		require.NoError(t, err)
+		require.NotNil(t, res)
+		v, _ := c.sms[lead].get("y")
+		require.Equal(t, "1", v)
+	})
+}
+
+func TestNodeSessionsExactlyOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) {
+			cfg.Sessions = true
+			cfg.Raft.SnapshotEntries = 8
+			cfg.SnapshotKeepEntries = 2
+		})
+		defer c.close()
+		lead := c.leader()
+		f := c.follower(lead)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+
+		res, err := c.nodes[f].ProposeSession(ctx, 7, 1, []byte("a=1"))
+		require.NoError(t, err)
+		require.Equal(t, "1", res)
+		// A retry of the same request is answered, not applied again.
+		res, err = c.nodes[lead].ProposeSession(ctx, 7, 1, []byte("a=1"))
+		require.NoError(t, err)
+		require.Equal(t, "1", res)
+		require.Equal(t, 1, c.sms[lead].count())
+		// Plain proposals carry on alongside; enough of them to snapshot.
+		for i := 0; i < 20; i++ {
+			_, err := c.nodes[lead].Propose(ctx, fmt.Appendf(nil, "p%d=%d", i, i))
+			require.NoError(t, err)
+		}
+		res, err = c.nodes[lead].ProposeSession(ctx, 7, 2, []byte("a=2"))
+		require.NoError(t, err)
+		last := res
+		_, err = c.nodes[lead].ProposeSession(ctx, 7, 1, []byte("a=1"))
+		require.ErrorIs(t, err, raft.ErrDuplicateRequest, "an older request")
+		// Wait until the follower has a snapshot covering the session.
+		require.NoError(t, c.nodes[f].ReadIndex(ctx))
+		for {
+			snap, err := c.stores[f].Snapshot()
+			require.NoError(t, err)
+			if snap.Meta.Index >= c.nodes[f].Status().Applied-1 && !snap.IsEmpty() {
+				break
+			}
+			_, err = c.nodes[lead].Propose(ctx, []byte("tick=1"))
+			require.NoError(t, err)
+			require.NoError(t, c.nodes[f].ReadIndex(ctx))
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Restart the follower: it restores the snapshot, session table
+		// included, and a retry is still answered once.
+		require.NoError(t, c.nodes[f].Close())
+		c.start(f, 99)
+		count := c.sms[f].count()
+		res, err = c.nodes[f].ProposeSession(ctx, 7, 2, []byte("a=2"))
+		require.NoError(t, err)
+		require.Equal(t, last, res)
+		require.NoError(t, c.nodes[f].ReadIndex(ctx))
+		require.GreaterOrEqual(t, c.sms[f].count(), count)
+		v, _ := c.sms[f].get("a")
+		require.Equal(t, "2", v)
+		for _, id := range c.ids {
+			require.NoError(t, c.nodes[id].ReadIndex(ctx))
+			require.Equal(t, c.sms[lead].count(), c.sms[id].count(), "node %s applied a different number of commands", id)
+		}
+	})
+}
+
+func TestNodeSnapshotToLaggingFollower(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) {
+			cfg.Raft.SnapshotEntries = 16
+			cfg.Raft.SnapshotChunkBytes = 256
+			cfg.SnapshotKeepEntries = 4
+		})
+		defer c.close()
+		lead := c.leader()
+		f := c.follower(lead)
+		c.net.Isolate(f)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for i := 0; i < 100; i++ {
+			_, err := c.nodes[lead].Propose(ctx, fmt.Appendf(nil, "k%d=%d", i, i))
+			require.NoError(t, err)
+		}
+		// Let the leader's snapshot land and compact its log past f.
+		for {
+			first, err := c.stores[lead].FirstIndex()
+			require.NoError(t, err)
+			if first > 10 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		c.net.Heal()
+		require.NoError(t, c.nodes[f].ReadIndex(ctx))
+		require.Equal(t, c.sms[lead].count(), c.sms[f].count())
+		for i := 0; i < 100; i++ {
+			v, ok := c.sms[f].get(fmt.Sprintf("k%d", i))
+			require.True(t, ok)
+			require.Equal(t, strconv.Itoa(i), v)
+		}
+		snap, err := c.stores[f].Snapshot()
+		require.NoError(t, err)
+		require.False(t, snap.IsEmpty(), "the follower caught up from a snapshot")
+		st := c.nodes[lead].Status()
+		for _, p := range st.Progress {
+			require.False(t, p.Snapshot)
+		}
+	})
+}
+
+func TestNodeDropsBadPayloads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		defer c.close()
+		lead := c.leader()
+		evil, err := c.net.Join("evil")
+		require.NoError(t, err)
+		defer evil.Close()
+		good := raft.AppendMessage(nil, &raft.Message{Type: raft.MsgHeartbeat, Term: 1})
+		for _, p := range [][]byte{nil, {0}, {1, 200}, {1, 6, 0, 0xff, 0xff}, good[:len(good)-1], []byte("garbage")} {
+			for _, id := range c.ids {
+				require.NoError(t, evil.Send(context.Background(), id, p))
+			}
+		}
+		// A well-formed message from a stranger is ignored too.
+		for _, id := range c.ids {
+			require.NoError(t, evil.Send(context.Background(), id, raft.AppendMessage(nil, &raft.Message{Type: raft.MsgVote, Term: 100})))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = c.nodes[lead].Propose(ctx, []byte("a=1"))
+		require.NoError(t, err)
+		require.Equal(t, lead, c.leader())
+	})
+}
+
+func TestNodeTransferAndMembership(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		defer c.close()
+		lead := c.leader()
+		f := c.follower(lead)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := c.nodes[lead].Propose(ctx, []byte("a=1"))
+		require.NoError(t, err)
+
+		require.NoError(t, c.nodes[lead].TransferLeadership(ctx, f))
+		require.Equal(t, f, c.leader())
+		err = c.nodes[lead].TransferLeadership(ctx, f)
+		var nl *raft.NotLeaderError
+		require.ErrorAs(t, err, &nl)
+		lead = f
+
+		// A fourth node joins as a learner, then becomes a voter.
+		ep, err := c.net.Join("n4")
+		require.NoError(t, err)
+		c.eps["n4"] = ep
+		c.stores["n4"] = raft.NewMemoryStorage()
+		c.ids = append(c.ids, "n4")
+		oldTweak := c.tweak
+		c.tweak = func(cfg *raft.NodeConfig) {
+			if cfg.Raft.ID == "n4" {
+				cfg.Raft.Voters = nil
+				cfg.Raft.Join = true
+			}
+		}
+		c.start("n4", 4)
+		c.tweak = oldTweak
+		require.NoError(t, c.nodes[lead].AddLearner(ctx, "n4"))
+		require.NoError(t, c.nodes[lead].AddVoter(ctx, "n4"))
+		for {
+			voter := false
+			for _, p := range c.nodes[lead].Status().Progress {
+				if p.ID == "n4" && p.Voter {
+					voter = true
+				}
+			}
+			if voter {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.NoError(t, c.nodes["n4"].ReadIndex(ctx))
+		v, _ := c.sms["n4"].get("a")
+		require.Equal(t, "1", v)
+
+		// Membership calls on a follower name the leader.
+		err = c.nodes["n4"].RemoveServer(ctx, "n1")
+		require.ErrorAs(t, err, &nl)
+		require.Equal(t, lead, nl.Leader)
+		require.NoError(t, c.nodes[lead].RemoveServer(ctx, "n4"))
+		require.Len(t, c.nodes[lead].Status().Progress, 3)
+	})
+}
