@@ -42,8 +42,6 @@ func (l *loopState) flushProposals() {
 	}
 	sessions := l.n.cfg.Sessions
 	for len(props) > 0 {
-		// Take a chunk and copy its commands into one buffer: the log
-		// keeps entries' data, and the caller may reuse its slice.
 		size, k := 0, 0
 		for k < len(props) && (k == 0 || size+len(props[k].data) <= maxPropBatchBytes) {
 			size += len(props[k].data) + sessionHeaderLen(sessions, props[k])
@@ -51,15 +49,7 @@ func (l *loopState) flushProposals() {
 		}
 		chunk := props[:k:k]
 		props = props[k:]
-		buf := make([]byte, 0, size)
-		datas := l.dataScratch[:0]
-		for _, r := range chunk {
-			start := len(buf)
-			buf = appendSessionHeader(buf, sessions, r)
-			buf = append(buf, r.data...)
-			datas = append(datas, buf[start:len(buf):len(buf)])
-		}
-		l.dataScratch = datas
+		datas := l.encodeProposals(chunk)
 		ref := l.ref()
 		err := l.core.ProposeRef(ref, datas...)
 		clear(datas)
@@ -68,7 +58,11 @@ func (l *loopState) flushProposals() {
 		case err == nil:
 			reqs := make([]*request, len(chunk))
 			copy(reqs, chunk)
-			l.batches[ref] = &propBatch{local: l.state == StateLeader, ref: ref, reqs: reqs, lead: l.lead, term: l.term, tick: l.ticks}
+			b := &propBatch{local: l.state == StateLeader, ref: ref, seq: l.fwdSent, reqs: reqs, lead: l.lead, term: l.term, tick: l.ticks}
+			if !b.local {
+				l.fwdSent++
+			}
+			l.batches[ref] = b
 		case errors.As(err, &nl):
 			l.noLeader(chunk)
 		default:
@@ -77,6 +71,28 @@ func (l *loopState) flushProposals() {
 		}
 	}
 	clear(l.props[:cap(l.props)][:0])
+}
+
+// encodeProposals copies the commands of rs, with their session headers,
+// into one new buffer (the log keeps entries' data, and callers may reuse
+// their slices) and returns them as slices of it, in a scratch slice valid
+// until the next call.
+func (l *loopState) encodeProposals(rs []*request) [][]byte {
+	sessions := l.n.cfg.Sessions
+	size := 0
+	for _, r := range rs {
+		size += len(r.data) + sessionHeaderLen(sessions, r)
+	}
+	buf := make([]byte, 0, size)
+	datas := l.dataScratch[:0]
+	for _, r := range rs {
+		start := len(buf)
+		buf = appendSessionHeader(buf, sessions, r)
+		buf = append(buf, r.data...)
+		datas = append(datas, buf[start:len(buf):len(buf)])
+	}
+	l.dataScratch = datas
+	return datas
 }
 
 func (l *loopState) flushReads(reads []*request, lease bool) []*request {
@@ -308,9 +324,13 @@ func (l *loopState) observe() {
 	oldLead, oldTerm := l.lead, l.term
 	l.state, l.lead, l.term = st.State, st.Lead, st.Term
 	if wasLeader && st.State != StateLeader && st.Term == oldTerm {
-		// Check-quorum made the leader step down (or it removed itself):
-		// nothing it holds can be confirmed now.
-		l.failPending(ErrQuorumLost)
+		if l.core.isVoter() {
+			// Check-quorum made the leader step down: nothing it holds
+			// can be confirmed now.
+			l.failPending(ErrQuorumLost)
+		} else {
+			l.removed(st.Commit)
+		}
 	}
 	if st.Lead != oldLead || st.Term != oldTerm {
 		// Forwarded proposals the old leader never answered: it can no
@@ -332,6 +352,27 @@ func (l *loopState) observe() {
 		l.leaderWaiters = l.leaderWaiters[:0]
 		l.unpark()
 	}
+}
+
+// removed settles the calls of a leader that removed itself and stepped
+// down: entries up to the commit index still apply here, later ones may or
+// may not commit without this node, which will not hear of them.
+func (l *loopState) removed(commit uint64) {
+	for idx, r := range l.pending {
+		if idx > commit {
+			r.finish(nil, ErrOutcomeUnknown)
+			delete(l.pending, idx)
+		}
+	}
+	for ref, b := range l.batches {
+		finishAll(b.reqs, ErrOutcomeUnknown)
+		delete(l.batches, ref)
+	}
+	nl := &NotLeaderError{}
+	finishAll(l.props, nl)
+	l.props = l.props[:0]
+	finishAll(l.parked, nl)
+	l.parked = nil
 }
 
 // failPending fails every call waiting on the cluster (not WaitLeader).

@@ -169,7 +169,7 @@ func (c *testCluster) leader() raft.NodeID {
 				agree = false
 			}
 		}
-		if agree && c.nodes[lead].Status().Role == raft.StateLeader {
+		if agree && c.nodes[lead] != nil && c.nodes[lead].Status().Role == raft.StateLeader {
 			return lead
 		}
 		time.Sleep(10 * time.Millisecond) // virtual time: lets the election settle
@@ -525,5 +525,74 @@ func TestNodeTransferAndMembership(t *testing.T) {
 		require.Equal(t, lead, nl.Leader)
 		require.NoError(t, c.nodes[lead].RemoveServer(ctx, "n4"))
 		require.Len(t, c.nodes[lead].Status().Progress, 3)
+	})
+}
+
+func TestNodeRemoveLeaderItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		defer c.close()
+		lead := c.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := c.nodes[lead].Propose(ctx, []byte("a=1"))
+		require.NoError(t, err)
+		require.NoError(t, c.nodes[lead].RemoveServer(ctx, lead))
+		old := lead
+		c.nodes[old].Close()
+		delete(c.nodes, old)
+		lead = c.leader()
+		require.NotEqual(t, old, lead)
+		_, err = c.nodes[lead].Propose(ctx, []byte("b=1"))
+		require.NoError(t, err)
+		require.Len(t, c.nodes[lead].Status().Progress, 2)
+	})
+}
+
+// TestNodeSessionsUnderFaults proposes from every node over lossy,
+// duplicating, reordering links, retrying each request with its sequence
+// number until it gets an answer, and checks that every request was applied
+// exactly once.
+func TestNodeSessionsUnderFaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) { cfg.Sessions = true })
+		defer c.close()
+		c.leader()
+		require.NoError(t, c.net.SetDefaultLink(memnet.Link{Loss: 0.1, Duplicate: 0.1, Latency: time.Millisecond,
+			Jitter: 2 * time.Millisecond, Reorder: 0.1}))
+		const clients, reqs = 6, 15
+		var wg sync.WaitGroup
+		for cl := 1; cl <= clients; cl++ {
+			id := c.ids[cl%len(c.ids)]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for seq := 1; seq <= reqs; seq++ {
+					for {
+						ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+						_, err := c.nodes[id].ProposeSession(ctx, uint64(cl), uint64(seq), fmt.Appendf(nil, "c%d-%d=x", cl, seq))
+						cancel()
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, raft.ErrOutcomeUnknown) && !errors.Is(err, raft.ErrQuorumLost) &&
+							!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, raft.ErrProposalDropped) {
+							t.Errorf("client %d seq %d: %v", cl, seq, err)
+							return
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, c.net.SetDefaultLink(memnet.Link{}))
+		lead := c.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, id := range c.ids {
+			require.NoError(t, c.nodes[id].ReadIndex(ctx))
+			require.Equal(t, clients*reqs, c.sms[id].count(), "node %s (leader %s)", id, lead)
+		}
 	})
 }
