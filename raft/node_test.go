@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/distkit/distkit/raft"
+	"github.com/distkit/distkit/raft/wal"
 	"github.com/distkit/distkit/transport"
 	"github.com/distkit/distkit/transport/memnet"
 )
@@ -595,4 +596,109 @@ func TestNodeSessionsUnderFaults(t *testing.T) {
 			require.Equal(t, clients*reqs, c.sms[id].count(), "node %s (leader %s)", id, lead)
 		}
 	})
+}
+
+// TestNodeWALRestart runs a cluster on WALStorage in temporary directories,
+// with snapshots and compaction, restarts every node from its directory and
+// checks that the state machines come back and the cluster goes on.
+func TestNodeWALRestart(t *testing.T) {
+	dirs := map[raft.NodeID]string{}
+	for _, id := range []raft.NodeID{"n1", "n2", "n3"} {
+		dirs[id] = t.TempDir()
+	}
+	synctest.Test(t, func(t *testing.T) {
+		net, err := memnet.New(memnet.Config{Seed: 3, Link: memnet.Link{Latency: time.Millisecond}})
+		require.NoError(t, err)
+		defer net.Close()
+		ids := []raft.NodeID{"n1", "n2", "n3"}
+		eps := map[raft.NodeID]*memnet.Endpoint{}
+		for _, id := range ids {
+			eps[id], err = net.Join(id)
+			require.NoError(t, err)
+		}
+		c := &testCluster{t: t, net: net, ids: ids, nodes: map[raft.NodeID]*raft.Node{}, sms: map[raft.NodeID]*kvSM{}}
+		wals := map[raft.NodeID]*raft.WALStorage{}
+		metrics := map[raft.NodeID]*recMetrics{}
+		startAll := func() {
+			for i, id := range ids {
+				st, err := raft.OpenWALStorage(wal.Config{Dir: dirs[id]})
+				require.NoError(t, err)
+				wals[id] = st
+				c.sms[id] = newKV()
+				metrics[id] = &recMetrics{}
+				n, err := raft.NewNode(raft.NodeConfig{
+					Raft:                raft.Config{ID: id, Voters: ids, Seed: uint64(i + 1), SnapshotEntries: 16},
+					Transport:           eps[id],
+					Storage:             st,
+					StateMachine:        c.sms[id],
+					TickInterval:        10 * time.Millisecond,
+					SnapshotKeepEntries: 4,
+					Metrics:             metrics[id],
+				})
+				require.NoError(t, err)
+				require.NoError(t, n.Start())
+				c.nodes[id] = n
+			}
+		}
+		stopAll := func() {
+			for _, id := range ids {
+				require.NoError(t, c.nodes[id].Close())
+				require.NoError(t, wals[id].Close())
+			}
+		}
+		startAll()
+		lead := c.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for i := 0; i < 60; i++ {
+			_, err := c.nodes[ids[i%3]].Propose(ctx, fmt.Appendf(nil, "k%d=%d", i, i))
+			require.NoError(t, err)
+		}
+		for _, id := range ids {
+			require.NoError(t, c.nodes[id].ReadIndex(ctx))
+		}
+		m := metrics[lead].snapshot()
+		require.Positive(t, m.commits)
+		require.Positive(t, m.fsyncs)
+		require.Positive(t, m.elections)
+		stopAll()
+
+		startAll()
+		lead = c.leader()
+		_, err = c.nodes[lead].Propose(ctx, []byte("after=restart"))
+		require.NoError(t, err)
+		for _, id := range ids {
+			require.NoError(t, c.nodes[id].ReadIndex(ctx))
+			require.Equal(t, 61, c.sms[id].count(), "node %s", id)
+			v, _ := c.sms[id].get("k59")
+			require.Equal(t, "59", v)
+			snap, err := wals[id].Snapshot()
+			require.NoError(t, err)
+			require.False(t, snap.IsEmpty(), "node %s took a snapshot", id)
+		}
+		stopAll()
+	})
+}
+
+// recMetrics counts the calls of the Metrics hook.
+type recMetrics struct {
+	mu                                      sync.Mutex
+	commits, fsyncs, lags, elections, snaps int
+	fsyncEntries                            int
+}
+
+func (m *recMetrics) CommitLatency(time.Duration) { m.mu.Lock(); m.commits++; m.mu.Unlock() }
+func (m *recMetrics) FsyncLatency(_ time.Duration, n int) {
+	m.mu.Lock()
+	m.fsyncs++
+	m.fsyncEntries += n
+	m.mu.Unlock()
+}
+func (m *recMetrics) ApplyLag(uint64)         { m.mu.Lock(); m.lags++; m.mu.Unlock() }
+func (m *recMetrics) Election(uint64, bool)   { m.mu.Lock(); m.elections++; m.mu.Unlock() }
+func (m *recMetrics) SnapshotBytes(bool, int) { m.mu.Lock(); m.snaps++; m.mu.Unlock() }
+func (m *recMetrics) snapshot() recMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return recMetrics{commits: m.commits, fsyncs: m.fsyncs, lags: m.lags, elections: m.elections, snaps: m.snaps, fsyncEntries: m.fsyncEntries}
 }
