@@ -49,9 +49,9 @@ type loopState struct {
 	// handedOut is the last index given to the apply goroutine.
 	handedOut uint64
 
-	state      StateType
-	lead       NodeID
-	term       uint64
+	state StateType
+	lead  NodeID
+	term  uint64
 	// heard is the tick this node last heard from a leader (or led);
 	// quorumLost is set while that is an election timeout ago.
 	heard      uint64
