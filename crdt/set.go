@@ -342,15 +342,32 @@ func (x *LWWSet[E]) Merge(o *LWWSet[E]) {
 	}
 }
 
-// CompactTombstones drops removed elements whose remove timestamp is at or
-// before frontier, and returns how many. The caller guarantees that every
+// CompactTombstones forgets every add and remove timestamp at or before
+// frontier: removed elements whose remove is that old are dropped, and an
+// element's older timestamp is cleared when the other one decides it. It
+// returns how many tombstones it dropped. The caller guarantees that every
 // replica has received every write stamped at or before frontier, and that
 // every clock has passed it, so no write the tombstone must beat is still
-// in flight. It returns how many tombstones it dropped.
+// in flight (in a message, or in a delta buffer that may resend it).
+//
+// Under that guarantee every replica's timestamps at or before frontier
+// are the same, so they only decide against each other: forgetting them
+// keeps every query, now and after any later merge, and replicas that
+// compact at the same frontier end with the same state.
 func (x *LWWSet[E]) CompactTombstones(frontier vclock.Timestamp) int {
 	n := 0
 	for e, s := range x.m {
-		if !x.present(s) && s.rm <= frontier {
+		if s.add > frontier && s.rm > frontier {
+			continue // nothing to forget
+		}
+		switch {
+		case x.present(s):
+			// The add decides (it is the later stamp, or ties and
+			// the add wins): keep it, at its own time.
+			x.m[e] = lwwStamp{add: s.add}
+		case s.rm > frontier:
+			x.m[e] = lwwStamp{rm: s.rm}
+		default:
 			delete(x.m, e)
 			n++
 		}
