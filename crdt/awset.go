@@ -35,8 +35,16 @@ type AWSet[E comparable] struct {
 // delta and its context's dots are built in the caller's frame and only
 // move to the heap when the caller keeps them.
 func (x *AWSet[E]) Add(id ReplicaID, e E) *AWSet[E] {
-	var dots [2]Dot
-	return &AWSet[E]{c: x.add(id, e, &dots)}
+	var box awAddDelta[E]
+	box.set.c = x.add(id, e, &box.dots)
+	return &box.set
+}
+
+// awAddDelta holds an Add's delta and room for its context (the new dot
+// and the old dot it replaces), so that a kept delta is one allocation.
+type awAddDelta[E comparable] struct {
+	set  AWSet[E]
+	dots [2]Dot
 }
 
 // add records e's new dot and returns the delta. Its context is the new

@@ -1,9 +1,7 @@
 package crdt
 
 import (
-	"maps"
 	"slices"
-	"unsafe"
 )
 
 // A dot store holds the payload of a causal CRDT: which events (dots) are
@@ -377,11 +375,6 @@ func (m dotMap[K, S]) clone() dotMap[K, S] {
 		}
 		return m
 	}
-	if ms, ok := any(m.m).(map[K]dotSet); ok {
-		// Dot sets are immutable (see dotSet), so the map is copied
-		// wholesale, table by table, without hashing a key.
-		return dotMap[K, S]{m: any(maps.Clone(ms)).(map[K]S)}
-	}
 	out := make(map[K]S, len(m.m))
 	for k, s := range m.m {
 		out[k] = s.clone()
@@ -489,28 +482,12 @@ func (m dotMap[K, S]) coverStaysInKeysOf(o dotMap[K, S], c, oc *context) bool {
 		if !ok {
 			continue
 		}
-		// An add-wins set's entries are dot sets, read directly; other
-		// stores are walked through eachDot.
-		if ds, isSet := any(&s).(*dotSet); isSet {
-			mark(ds.one)
-			for _, d := range ds.rest() {
-				mark(d)
-			}
-		} else {
-			s.eachDot(mark)
-		}
+		s.eachDot(mark)
 	}
 	return found == 1<<len(shared)-1
 }
 
 func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
-	// The element store of an add-wins set takes a loop written for its
-	// concrete value type: it runs once per element of a large merge, and
-	// the generic loop pays an indirect call per method of S.
-	if ms, ok := any(&m).(*dotMap[K, dotSet]); ok && m.m != nil && o.m != nil && joinMutation == mutNone {
-		ms.joinDotSets(any(&o).(*dotMap[K, dotSet]), c, oc)
-		return m
-	}
 	var zero S
 	// empty is only ever passed as the argument of join, which never
 	// changes its argument, so one serves every key.
@@ -574,105 +551,6 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 		}
 	}
 	return m
-}
-
-// joinDotSets is dotMap.join for dot-set values when both sides hold Go
-// maps, with the same two passes, joining into m.m in place.
-func (m *dotMap[K, S]) joinDotSets(o *dotMap[K, dotSet], c, oc *context) {
-	mm := any(m.m).(map[K]dotSet)
-	mo := any(*m).(dotMap[K, dotSet])
-	if mo.coverStaysInKeysOf(*o, c, oc) {
-		// As for a plain union below, but keys in both may lose dots.
-		for k, os := range o.m {
-			s, ok := mm[k]
-			if !ok {
-				s = dotSet{}
-			}
-			if js := s.join(os, c, oc); js.bottom() {
-				delete(mm, k)
-			} else if !ok || !js.same(s) {
-				mm[k] = js
-			}
-		}
-		return
-	}
-	if joinShortcuts && c.sharesNothing(oc) {
-		// Neither side has seen an event of the other: the join is the
-		// union of the stores, and a key in both keeps the dots of both.
-		for k, os := range o.m {
-			s, ok := mm[k]
-			if !ok {
-				mm[k] = os
-				continue
-			}
-			mm[k] = s.join(os, c, oc)
-		}
-		return
-	}
-	seenByO, seenByM := containsMemo{ctx: oc}, containsMemo{ctx: c}
-	for k, s := range mm {
-		if s.more == nil && !seenByO.contains(s.one) || s.more != nil && !s.coveredBy(oc) {
-			continue
-		}
-		if js := s.join(o.m[k], c, oc); js.bottom() {
-			delete(mm, k)
-		} else if !js.same(s) {
-			mm[k] = js
-		}
-	}
-	for k, os := range o.m {
-		s, ok := mm[k]
-		if !ok {
-			// The commonest case of a large merge: an element m has
-			// never held. It survives unless m has seen (and so
-			// removed) its dot.
-			if os.more == nil {
-				if !seenByM.contains(os.one) {
-					mm[k] = os
-				}
-			} else if js := (dotSet{}).join(os, c, oc); !js.bottom() {
-				mm[k] = js
-			}
-			continue
-		}
-		if js := s.join(os, c, oc); js.bottom() {
-			delete(mm, k)
-		} else if !js.same(s) {
-			mm[k] = js
-		}
-	}
-}
-
-// containsMemo answers ctx.contains for the many dots of a large merge,
-// which come from a handful of replicas. It remembers each replica's
-// vector entry by the address of its ID's bytes: the dots of a store share
-// their context's ID strings (next hands out the context's own), so a few
-// addresses cover a whole merge and each answer is a comparison instead of
-// a search of the vector. A context with a cloud is asked directly.
-type containsMemo struct {
-	ctx  *context
-	ids  [32]memoID
-	base [32]uint64
-}
-
-type memoID struct {
-	p *byte
-	n int // length + 1, so that the zero entry matches no ID
-}
-
-func (m *containsMemo) contains(d Dot) bool {
-	if len(m.ctx.cloud) > 0 {
-		return m.ctx.contains(d)
-	}
-	p := unsafe.StringData(string(d.ID))
-	// Short IDs share 16-byte blocks, so the address's low bits are
-	// mixed by a Fibonacci multiplier before choosing one of 32 slots.
-	h := uint64(uintptr(unsafe.Pointer(p))) * 0x9E3779B97F4A7C15 >> 59
-	if m.ids[h].p != p || m.ids[h].n != len(d.ID)+1 {
-		m.ids[h] = memoID{p: p, n: len(d.ID) + 1}
-		m.base[h] = m.ctx.base(d.ID)
-	}
-	return d.Counter <= m.base[h]
 }
 
 func (s dotSet) retag(f func(Dot) Dot) dotSet {
