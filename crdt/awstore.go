@@ -30,7 +30,7 @@ type awStore[E comparable] struct {
 }
 
 type awBig[E comparable] struct {
-	t elemTable[E]
+	t table[E, uint64] // aux is the replica index, val the counter
 	// ids are the replicas that packed dots name, by index. Append only,
 	// so that indices stay valid; a store's replicas are few.
 	ids []ReplicaID
@@ -92,29 +92,29 @@ func (b *awBig[E]) put(k E, s dotSet) {
 		if len(b.more) > 0 {
 			delete(b.more, k)
 		}
-		b.t.put(k, packedDot{cnt: s.one.Counter, rid: b.intern(s.one.ID)})
+		b.t.put(k, b.intern(s.one.ID), s.one.Counter)
 		return
 	}
 	if b.more == nil {
 		b.more = make(map[E]dotSet)
 	}
 	b.more[k] = s
-	b.t.put(k, packedDot{rid: multiDots})
+	b.t.put(k, multiDots, 0)
 }
 
 // swap stores the single dot d at k and returns k's old dot set: Add's
 // one probe of the table.
 func (b *awBig[E]) swap(k E, d Dot) dotSet {
-	old, had := b.t.put(k, packedDot{cnt: d.Counter, rid: b.intern(d.ID)})
+	rid, cnt, had := b.t.put(k, b.intern(d.ID), d.Counter)
 	switch {
 	case !had:
 		return dotSet{}
-	case old.rid == multiDots:
+	case rid == multiDots:
 		s := b.more[k]
 		delete(b.more, k)
 		return s
 	}
-	return dotSet{one: b.unpack(old)}
+	return dotSet{one: b.unpack(packedDot{cnt: cnt, rid: rid})}
 }
 
 func (b *awBig[E]) remove(k E) {
@@ -143,11 +143,11 @@ func (awStore[E]) empty() awStore[E] { return awStore[E]{} }
 
 func (m awStore[E]) get(k E) (dotSet, bool) {
 	if m.big != nil {
-		p, ok := m.big.t.get(k)
-		if !ok {
+		sl := m.big.t.get(k)
+		if sl == nil {
 			return dotSet{}, false
 		}
-		return m.big.entry(k, p), true
+		return m.big.entry(k, packedDot{cnt: sl.val, rid: sl.aux}), true
 	}
 	if !m.s.bottom() && m.k == k {
 		return m.s, true
@@ -185,7 +185,7 @@ func (m *awStore[E]) grow(n int) {
 	if m.big != nil {
 		return
 	}
-	b := &awBig[E]{t: newElemTable[E](n + 1)}
+	b := &awBig[E]{t: newTable[E, uint64](n + 1)}
 	if !m.s.bottom() {
 		b.put(m.k, m.s)
 	}
@@ -213,8 +213,8 @@ func (m awStore[E]) all(yield func(E, dotSet) bool) {
 		}
 		return
 	}
-	for k, p := range m.big.t.all {
-		if !yield(k, m.big.entry(k, p)) {
+	for sl := range m.big.t.all {
+		if !yield(sl.key, m.big.entry(sl.key, packedDot{cnt: sl.val, rid: sl.aux})) {
 			return
 		}
 	}
@@ -227,7 +227,7 @@ func (m awStore[E]) keys(yield func(E) bool) {
 		}
 		return
 	}
-	for k := range m.big.t.all {
+	for k := range m.big.t.keys {
 		if !yield(k) {
 			return
 		}
@@ -333,12 +333,12 @@ func (m awStore[E]) join(o awStore[E], c, oc *context) awStore[E] {
 		if sl.h <= slotDeleted {
 			continue
 		}
-		k, op := sl.key, packedDot{cnt: sl.cnt, rid: sl.rid}
+		k, op := sl.key, packedDot{cnt: sl.val, rid: sl.aux}
 		j := b.t.find(k, sl.h)
 		if j < 0 {
 			if op.rid != multiDots {
 				if union || !seenByM.contains(ob.ids, op) {
-					b.t.insertNew(k, sl.h, packedDot{cnt: op.cnt, rid: tr[op.rid]}, -1)
+					b.t.insertNew(k, sl.h, tr[op.rid], op.cnt, -1)
 				}
 			} else if js := (dotSet{}).join(ob.more[k], c, oc); !js.bottom() {
 				b.put(k, js)
@@ -346,7 +346,7 @@ func (m awStore[E]) join(o awStore[E], c, oc *context) awStore[E] {
 			continue
 		}
 		ms := &b.t.slots[j]
-		p := packedDot{cnt: ms.cnt, rid: ms.rid}
+		p := packedDot{cnt: ms.val, rid: ms.aux}
 		if op.rid != multiDots && p.rid != multiDots && op.cnt == p.cnt && tr[op.rid] == p.rid {
 			continue // the same single dot
 		}
@@ -366,7 +366,8 @@ func (m awStore[E]) dropCovered(o awStore[E], oc *context) {
 	b := m.big
 	seenByO := newRidBases(oc, len(b.ids))
 	var empty context
-	for k, p := range b.t.all {
+	for sl := range b.t.all {
+		k, p := sl.key, packedDot{cnt: sl.val, rid: sl.aux}
 		var s dotSet
 		if p.rid != multiDots {
 			if !seenByO.contains(b.ids, p) {
@@ -521,7 +522,7 @@ func (awStore[E]) readStore(b []byte) (awStore[E], []byte, error) {
 			if d, b, err = m.big.readPacked(b[1:]); err != nil {
 				return awStore[E]{}, nil, err
 			}
-			m.big.t.put(k, d)
+			m.big.t.put(k, d.rid, d.cnt)
 			continue
 		}
 		var s dotSet

@@ -5,38 +5,40 @@ import (
 	"slices"
 )
 
-// elemSeed seeds the element hash of every elemTable in the process. One
-// seed for all tables lets a merge move an entry from one table to another
-// by its stored hash, without hashing the element again. It is random per
-// process, so an adversary cannot pick elements that collide.
+// elemSeed seeds the key hash of every table in the process. One seed for
+// all tables lets a merge move an entry from one table to another by its
+// stored hash, without hashing the key again. It is random per process,
+// so an adversary cannot pick keys that collide.
 var elemSeed = maphash.MakeSeed()
 
-// elemTable is the index of an add-wins set's elements: an open-addressing
-// hash table with linear probing from element to packed dot.
+// table is the hash table behind the large collections (the element index
+// of an add-wins set, a grow-only set): open addressing with linear
+// probing, from key to a value and a 32-bit aux word.
 //
-// A Go map would do, but a set's hot paths each want one more thing from
-// it than the map API gives: Add replaces an element's dot and needs the
-// old one (one probe here, a lookup and an assignment with a map); a
-// merge inserts the other set's entries by the hash it stored for them
-// (here no element is hashed or even read unless two hashes match), and
-// presizes the table once for the result; a large decode sizes it
-// exactly. A slot stores a 32-bit hash fragment beside the packed dot, so
-// the slot of a string element stays 32 bytes, as in a map.
-type elemTable[E comparable] struct {
-	slots []elemSlot[E] // length a power of two, or zero
-	shift uint8         // 32 - log2(len(slots)): a hash's top bits pick its home slot
+// A Go map would do, but the hot paths each want one more thing from it
+// than the map API gives: AWSet.Add replaces an element's dot and needs
+// the old one (one probe here, a lookup and an assignment with a map); a
+// merge inserts the other side's entries by the hash it stored for them
+// (no key is hashed or even read unless two hashes match) and presizes
+// once; a decode sizes the table exactly, where a Go map given a size hint
+// allocates about twice the room (53 bytes per string key of a set). A
+// slot keeps a 32-bit hash fragment, and aux fills the word beside it:
+// the slot of a string element with a uint64 value is 32 bytes, as in a
+// map.
+type table[K comparable, V any] struct {
+	slots []tslot[K, V] // any length; a hash picks its home slot by multiply-shift
 	n     int           // live entries
 	used  int           // live entries and tombstones
 }
 
-// elemSlot is one slot. h is 0 for an empty slot, 1 for a tombstone (a
-// deleted entry, which probes must walk past), and otherwise the hash
-// fragment of key.
-type elemSlot[E comparable] struct {
+// tslot is one slot. h is 0 for an empty slot, 1 for a tombstone (a
+// deleted entry, which probes walk past), and otherwise the hash fragment
+// of key. val comes before key so that a zero-size V adds no padding.
+type tslot[K comparable, V any] struct {
 	h   uint32
-	rid uint32
-	cnt uint64
-	key E
+	aux uint32
+	val V
+	key K
 }
 
 const (
@@ -44,7 +46,7 @@ const (
 	slotDeleted = 1
 )
 
-func hashElem[E comparable](k E) uint32 {
+func hashKey[K comparable](k K) uint32 {
 	h := uint32(maphash.Comparable(elemSeed, k) >> 32)
 	if h <= slotDeleted {
 		h += 2
@@ -52,69 +54,71 @@ func hashElem[E comparable](k E) uint32 {
 	return h
 }
 
-// tableSize returns the number of slots for n entries: a power of two,
-// at least 8, at most 7/8 full.
+// tableSize returns the number of slots for n entries: at least 8, at
+// most 7/8 full.
 func tableSize(n int) int {
-	size := 8
+	size := max(8, n+n/7+1)
 	for size-size/8 < n {
-		size *= 2
+		size++
 	}
 	return size
 }
 
-func newElemTable[E comparable](n int) elemTable[E] {
-	var t elemTable[E]
+func newTable[K comparable, V any](n int) table[K, V] {
+	var t table[K, V]
 	t.resize(tableSize(n))
 	return t
 }
 
-func (t *elemTable[E]) len() int { return t.n }
+func (t *table[K, V]) len() int { return t.n }
+
+// home returns the first slot of h's probe sequence.
+func (t *table[K, V]) home(h uint32) int {
+	return int(uint64(h) * uint64(len(t.slots)) >> 32)
+}
+
+func (t *table[K, V]) next(i int) int {
+	if i++; i == len(t.slots) {
+		return 0
+	}
+	return i
+}
 
 // resize rehashes the live entries into size slots, by their stored hash.
-func (t *elemTable[E]) resize(size int) {
+func (t *table[K, V]) resize(size int) {
 	old := t.slots
-	t.slots = make([]elemSlot[E], size)
-	t.shift = uint8(32 - bitsLen(size))
+	t.slots = make([]tslot[K, V], size)
 	t.used = t.n
-	mask := size - 1
 	for i := range old {
 		s := &old[i]
 		if s.h <= slotDeleted {
 			continue
 		}
-		j := int(s.h>>t.shift) & mask
+		j := t.home(s.h)
 		for t.slots[j].h != slotEmpty {
-			j = (j + 1) & mask
+			j = t.next(j)
 		}
 		t.slots[j] = *s
 	}
 }
 
-// bitsLen returns log2 of a power of two.
-func bitsLen(size int) int {
-	n := 0
-	for size > 1 {
-		size >>= 1
-		n++
-	}
-	return n
-}
+// full reports whether one more insertion would fill the table past 7/8.
+func (t *table[K, V]) full(n int) bool { return t.used+n > len(t.slots)-len(t.slots)/8 }
 
 // reserve makes room for n more entries, so that inserting them rehashes
 // nothing.
-func (t *elemTable[E]) reserve(n int) {
-	if t.used+n > len(t.slots)-len(t.slots)/8 {
+func (t *table[K, V]) reserve(n int) {
+	if t.full(n) {
 		t.resize(max(tableSize(t.n+n), len(t.slots)))
 	}
 }
 
 // find returns the index of k's slot, or -1.
-func (t *elemTable[E]) find(k E, h uint32) int {
+func (t *table[K, V]) find(k K, h uint32) int {
 	if len(t.slots) == 0 {
 		return -1
 	}
-	mask := len(t.slots) - 1
-	for i := int(h >> t.shift); ; i = (i + 1) & mask {
+	for i := t.home(h); ; i = t.next(i) {
 		s := &t.slots[i]
 		if s.h == h && s.key == k {
 			return i
@@ -125,31 +129,30 @@ func (t *elemTable[E]) find(k E, h uint32) int {
 	}
 }
 
-func (t *elemTable[E]) get(k E) (packedDot, bool) {
-	i := t.find(k, hashElem(k))
+// get returns k's slot, or nil.
+func (t *table[K, V]) get(k K) *tslot[K, V] {
+	i := t.find(k, hashKey(k))
 	if i < 0 {
-		return packedDot{}, false
+		return nil
 	}
-	s := &t.slots[i]
-	return packedDot{cnt: s.cnt, rid: s.rid}, true
+	return &t.slots[i]
 }
 
-// put stores p at k and returns the dot it replaced, if any.
-func (t *elemTable[E]) put(k E, p packedDot) (packedDot, bool) {
-	return t.putHashed(k, hashElem(k), p)
+// put stores (aux, val) at k and returns what it replaced, if anything.
+func (t *table[K, V]) put(k K, aux uint32, val V) (oldAux uint32, oldVal V, had bool) {
+	return t.putHashed(k, hashKey(k), aux, val)
 }
 
 // putHashed is put for a key whose hash is already known.
-func (t *elemTable[E]) putHashed(k E, h uint32, p packedDot) (packedDot, bool) {
+func (t *table[K, V]) putHashed(k K, h, aux uint32, val V) (oldAux uint32, oldVal V, had bool) {
 	free := -1
 	if len(t.slots) > 0 {
-		mask := len(t.slots) - 1
-		for i := int(h >> t.shift); ; i = (i + 1) & mask {
+		for i := t.home(h); ; i = t.next(i) {
 			s := &t.slots[i]
 			if s.h == h && s.key == k {
-				old := packedDot{cnt: s.cnt, rid: s.rid}
-				s.cnt, s.rid = p.cnt, p.rid
-				return old, true
+				oldAux, oldVal = s.aux, s.val
+				s.aux, s.val = aux, val
+				return oldAux, oldVal, true
 			}
 			if s.h == slotDeleted && free < 0 {
 				free = i
@@ -159,38 +162,37 @@ func (t *elemTable[E]) putHashed(k E, h uint32, p packedDot) (packedDot, bool) {
 			}
 		}
 	}
-	t.insertNew(k, h, p, free)
-	return packedDot{}, false
+	t.insertNew(k, h, aux, val, free)
+	return 0, oldVal, false
 }
 
 // insertNew adds k, which the table lacks, at slot free (a tombstone on
-// k's probe path) or, when free is -1, at the first empty slot of the path.
-func (t *elemTable[E]) insertNew(k E, h uint32, p packedDot, free int) {
+// k's probe path) or, when free is -1, at the first free slot of the path.
+func (t *table[K, V]) insertNew(k K, h, aux uint32, val V, free int) {
 	if free < 0 {
-		if t.used+1 > len(t.slots)-len(t.slots)/8 {
+		if t.full(1) {
 			// Grow when full of live entries; when tombstones fill
 			// it, rehashing at the same size clears them.
 			t.resize(tableSize(2 * (t.n + 1)))
 		}
-		mask := len(t.slots) - 1
-		free = int(h>>t.shift) & mask
+		free = t.home(h)
 		for t.slots[free].h > slotDeleted {
-			free = (free + 1) & mask
+			free = t.next(free)
 		}
 		if t.slots[free].h == slotEmpty {
 			t.used++
 		}
 	}
-	t.slots[free] = elemSlot[E]{h: h, rid: p.rid, cnt: p.cnt, key: k}
+	t.slots[free] = tslot[K, V]{h: h, aux: aux, val: val, key: k}
 	t.n++
 }
 
-func (t *elemTable[E]) del(k E) {
-	i := t.find(k, hashElem(k))
+func (t *table[K, V]) del(k K) {
+	i := t.find(k, hashKey(k))
 	if i < 0 {
 		return
 	}
-	t.slots[i] = elemSlot[E]{h: slotDeleted}
+	t.slots[i] = tslot[K, V]{h: slotDeleted}
 	t.n--
 	if t.n == 0 {
 		// Nothing live: drop the tombstones.
@@ -199,18 +201,26 @@ func (t *elemTable[E]) del(k E) {
 	}
 }
 
-// all yields the live entries in slot order. The table must not change
+// all yields the live slots in slot order. The table must not change
 // during the iteration, except by put or del of the key being visited.
-func (t *elemTable[E]) all(yield func(E, packedDot) bool) {
+func (t *table[K, V]) all(yield func(*tslot[K, V]) bool) {
 	for i := range t.slots {
 		s := &t.slots[i]
-		if s.h > slotDeleted && !yield(s.key, packedDot{cnt: s.cnt, rid: s.rid}) {
+		if s.h > slotDeleted && !yield(s) {
 			return
 		}
 	}
 }
 
-func (t *elemTable[E]) clone() elemTable[E] {
+func (t *table[K, V]) keys(yield func(K) bool) {
+	for s := range t.all {
+		if !yield(s.key) {
+			return
+		}
+	}
+}
+
+func (t *table[K, V]) clone() table[K, V] {
 	c := *t
 	c.slots = slices.Clone(t.slots)
 	return c

@@ -14,71 +14,83 @@ import (
 //
 // The zero value is an empty set. Not safe for concurrent use.
 type GSet[E comparable] struct {
-	m map[E]struct{}
+	t table[E, struct{}]
 }
 
 // Add adds e and returns the delta.
 func (x *GSet[E]) Add(e E) *GSet[E] {
-	if x.m == nil {
-		x.m = make(map[E]struct{})
-	}
-	x.m[e] = struct{}{}
-	return &GSet[E]{m: map[E]struct{}{e: {}}}
+	x.t.put(e, 0, struct{}{})
+	d := &GSet[E]{t: newTable[E, struct{}](1)}
+	d.t.put(e, 0, struct{}{})
+	return d
 }
 
 // Contains reports whether e is in the set.
-func (x *GSet[E]) Contains(e E) bool { _, ok := x.m[e]; return ok }
+func (x *GSet[E]) Contains(e E) bool { return x.t.get(e) != nil }
 
 // Len returns the number of elements.
-func (x *GSet[E]) Len() int { return len(x.m) }
+func (x *GSet[E]) Len() int { return x.t.len() }
 
 // All yields the elements in no particular order.
-func (x *GSet[E]) All() iter.Seq[E] { return maps.Keys(x.m) }
+func (x *GSet[E]) All() iter.Seq[E] { return x.t.keys }
 
-// Merge adds o's elements to x.
+// Merge adds o's elements to x, found by the hashes o stored for them.
 func (x *GSet[E]) Merge(o *GSet[E]) {
-	if o == nil || len(o.m) == 0 {
+	if o == nil || o.t.len() == 0 {
 		return
 	}
-	if x.m == nil {
-		x.m = make(map[E]struct{}, len(o.m))
+	x.t.reserve(o.t.len())
+	for s := range o.t.all {
+		if x.t.find(s.key, s.h) < 0 {
+			x.t.insertNew(s.key, s.h, 0, struct{}{}, -1)
+		}
 	}
-	maps.Copy(x.m, o.m)
 }
 
 // Clone returns a copy.
-func (x *GSet[E]) Clone() *GSet[E] { return &GSet[E]{m: maps.Clone(x.m)} }
+func (x *GSet[E]) Clone() *GSet[E] { return &GSet[E]{t: x.t.clone()} }
 
 // AppendBinary appends the canonical encoding.
 func (x *GSet[E]) AppendBinary(b []byte) ([]byte, error) {
-	return appendKeySet(appendHeader(b, tagGSet), x.m)
+	keys, err := sortedKeysOf(x.t.len(), x.t.keys)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(appendHeader(b, tagGSet), uint64(len(keys)))
+	for _, k := range keys {
+		b = append(b, k.enc...)
+	}
+	return b, nil
 }
 
 // MarshalBinary returns the canonical encoding.
 func (x *GSet[E]) MarshalBinary() ([]byte, error) { return x.AppendBinary(nil) }
 
-// UnmarshalBinary decodes b into x; on error x is unchanged.
+// UnmarshalBinary decodes b into x; on error x is unchanged. The table is
+// sized exactly for the elements, so a dense input of n elements costs
+// about 24 bytes of table per element plus the elements themselves.
 func (x *GSet[E]) UnmarshalBinary(b []byte) error {
 	b, err := readHeader(b, tagGSet)
 	if err != nil {
 		return err
 	}
-	m, b, err := readKeySet[E](b)
+	var t table[E, struct{}]
+	err = readKeys(b, func(n int) { t = newTable[E, struct{}](n) }, func(e E) { t.put(e, 0, struct{}{}) }, &b)
 	if err != nil {
 		return err
 	}
 	if err := expectEnd(b); err != nil {
 		return err
 	}
-	x.m = m
+	x.t = t
 	return nil
 }
 
 // MarshalJSON encodes the elements as a JSON array in canonical order.
-func (x *GSet[E]) MarshalJSON() ([]byte, error) { return jsonKeys(x.m) }
+func (x *GSet[E]) MarshalJSON() ([]byte, error) { return jsonKeysOf(x.t.len(), x.t.keys) }
 
 // Stats returns the size of the set.
-func (x *GSet[E]) Stats() Stats { return Stats{Elements: len(x.m)} }
+func (x *GSet[E]) Stats() Stats { return Stats{Elements: x.t.len()} }
 
 func appendKeySet[E comparable](b []byte, m map[E]struct{}) ([]byte, error) {
 	keys, err := sortedKeys(m)
@@ -94,27 +106,42 @@ func appendKeySet[E comparable](b []byte, m map[E]struct{}) ([]byte, error) {
 
 // readKeySet reads keys in strictly increasing encoded order.
 func readKeySet[E comparable](b []byte) (map[E]struct{}, []byte, error) {
-	n, b, err := readLen(b, 1)
-	if err != nil || n == 0 {
-		return nil, b, err
+	var m map[E]struct{}
+	err := readKeys(b, func(n int) { m = make(map[E]struct{}, n) }, func(e E) { m[e] = struct{}{} }, &b)
+	if err != nil {
+		return nil, nil, err
 	}
-	m := make(map[E]struct{}, n)
+	return m, b, nil
+}
+
+// readKeys reads a count and then keys in strictly increasing encoded
+// order from b, calling start with the count (when it is not zero) and
+// add with each key, and leaves the rest of the input in *rest.
+func readKeys[E comparable](b []byte, start func(int), add func(E), rest *[]byte) error {
+	n, b, err := readLen(b, 1)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		start(n)
+	}
 	var prev []byte
 	readE := elemReader[E]()
 	for range n {
-		start := b
+		from := b
 		var e E
 		if e, b, err = readE(b); err != nil {
-			return nil, nil, err
+			return err
 		}
-		enc := start[:len(start)-len(b)]
+		enc := from[:len(from)-len(b)]
 		if prev != nil && string(prev) >= string(enc) {
-			return nil, nil, corrupt("elements out of order")
+			return corrupt("elements out of order")
 		}
 		prev = enc
-		m[e] = struct{}{}
+		add(e)
 	}
-	return m, b, nil
+	*rest = b
+	return nil
 }
 
 // TwoPSet is a two-phase set: an element can be added and then removed,
