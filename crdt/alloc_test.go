@@ -49,22 +49,26 @@ func denseKeys(b []byte, n int, entry func([]byte, int) []byte) []byte {
 
 // TestDecodeAllocationIsBounded decodes 1 MB hostile inputs. Malformed
 // input is rejected having allocated at most its own size; the densest
-// well-formed states (hundreds of thousands of 4-byte entries) cost what a
-// Go map of that many entries costs, which is at most 24 bytes per input
-// byte, and nothing the declared counts alone can inflate.
+// well-formed states (hundreds of thousands of 4-byte entries) cost their
+// exactly sized hash table and their keys, at most 10 bytes per input byte
+// (measured: AWSet 4.0, GSet 7.7, LWWMap 8.5), and nothing the declared
+// counts alone can inflate. An OR-map is the exception: each value is a
+// state of its own (an 88-byte EWFlag here, for a 4-byte entry) in a Go
+// map, about 18 bytes per input byte, bounded at 20.
 func TestDecodeAllocationIsBounded(t *testing.T) {
 	const size = 1 << 20
 	type dec interface{ UnmarshalBinary([]byte) error }
 	cases := []struct {
 		name  string
 		tag   byte
+		ratio uint64 // bytes allocated per input byte allowed for the dense input
 		fresh func() dec
 		dense func() []byte
 	}{
-		{"GSet", 4, func() dec { return new(crdt.GSet[string]) }, func() []byte {
+		{"GSet", 4, 10, func() dec { return new(crdt.GSet[string]) }, func() []byte {
 			return denseKeys([]byte{1, 4}, size/4-2, func(b []byte, _ int) []byte { return b })
 		}},
-		{"AWSet", 7, func() dec { return new(crdt.AWSet[string]) }, func() []byte {
+		{"AWSet", 7, 10, func() dec { return new(crdt.AWSet[string]) }, func() []byte {
 			// Context: replica "a" up to n; store: one dot per key.
 			n := size / 7
 			b := []byte{1, 7, 1, 1, 'a'}
@@ -75,10 +79,10 @@ func TestDecodeAllocationIsBounded(t *testing.T) {
 				return binary.AppendUvarint(b, uint64(i+1))
 			})
 		}},
-		{"LWWMap", 14, func() dec { return new(crdt.LWWMap[string, string]) }, func() []byte {
+		{"LWWMap", 14, 10, func() dec { return new(crdt.LWWMap[string, string]) }, func() []byte {
 			return denseKeys([]byte{1, 14}, size/9, func(b []byte, _ int) []byte { return append(b, 1, 1, 'a', 0, 0) })
 		}},
-		{"ORMap", 13, func() dec { return new(crdt.ORMap[string, *crdt.EWFlag]) }, func() []byte {
+		{"ORMap", 13, 20, func() dec { return new(crdt.ORMap[string, *crdt.EWFlag]) }, func() []byte {
 			n := size / 8
 			b := []byte{1, 13, 1, 1, 'a'}
 			b = binary.AppendUvarint(b, uint64(n))
@@ -102,7 +106,7 @@ func TestDecodeAllocationIsBounded(t *testing.T) {
 				}
 				limit := uint64(len(in))
 				if name == "dense" {
-					limit *= 24
+					limit *= c.ratio
 				}
 				require.LessOrEqual(t, n, limit, fmt.Sprintf("decoding %d bytes allocated %d", len(in), n))
 			})
