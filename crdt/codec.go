@@ -196,6 +196,14 @@ func (s dotSet) appendStore(b []byte) ([]byte, error) {
 }
 
 func (dotSet) readStore(b []byte) (dotSet, []byte, error) {
+	if len(b) > 0 && b[0] == 1 {
+		// One dot, the common case: no slice to build.
+		d, rest, err := readDot(b[1:])
+		if err != nil {
+			return dotSet{}, nil, err
+		}
+		return singleDot(d), rest, nil
+	}
 	ds, b, err := readDots(b)
 	if err != nil {
 		return dotSet{}, nil, err
@@ -291,7 +299,7 @@ func (dotMap[K, S]) readStore(b []byte) (dotMap[K, S], []byte, error) {
 	}
 	var m dotMap[K, S]
 	if n > 1 {
-		m.m = make(map[K]S, n)
+		m.grow(n)
 	}
 	readK := elemReader[K]()
 	var prev []byte

@@ -2,7 +2,7 @@ package crdt
 
 import (
 	"hash/maphash"
-	"slices"
+	"sync/atomic"
 )
 
 // elemSeed seeds the key hash of every table in the process. One seed for
@@ -29,6 +29,20 @@ type table[K comparable, V any] struct {
 	slots []tslot[K, V] // any length; a hash picks its home slot by multiply-shift
 	n     int           // live entries
 	used  int           // live entries and tombstones
+	// salt scrambles the stored hashes into home slots, differently in
+	// every table. Without it every table would keep its keys in the
+	// same order (by hash), and inserting one table's keys into another
+	// in that order would pile them into ever longer probe runs: with
+	// linear probing, keys arriving sorted by home slot fill one region
+	// of the table at a time. Set when slots are first allocated; odd.
+	salt uint32
+}
+
+// saltSource hands out table salts.
+var saltSource atomic.Uint64
+
+func newSalt() uint32 {
+	return uint32(saltSource.Add(1)*0x9E3779B97F4A7C15>>32) | 1
 }
 
 // tslot is one slot. h is 0 for an empty slot, 1 for a tombstone (a
@@ -74,7 +88,7 @@ func (t *table[K, V]) len() int { return t.n }
 
 // home returns the first slot of h's probe sequence.
 func (t *table[K, V]) home(h uint32) int {
-	return int(uint64(h) * uint64(len(t.slots)) >> 32)
+	return int(uint64(h*t.salt) * uint64(len(t.slots)) >> 32)
 }
 
 func (t *table[K, V]) next(i int) int {
@@ -89,6 +103,9 @@ func (t *table[K, V]) resize(size int) {
 	old := t.slots
 	t.slots = make([]tslot[K, V], size)
 	t.used = t.n
+	if t.salt == 0 {
+		t.salt = newSalt()
+	}
 	for i := range old {
 		s := &old[i]
 		if s.h <= slotDeleted {
@@ -220,8 +237,15 @@ func (t *table[K, V]) keys(yield func(K) bool) {
 	}
 }
 
+// clone returns a copy with its own salt, its entries placed afresh by
+// their stored hashes.
 func (t *table[K, V]) clone() table[K, V] {
-	c := *t
-	c.slots = slices.Clone(t.slots)
+	c := table[K, V]{n: t.n}
+	if t.slots == nil {
+		return c
+	}
+	c.salt = newSalt()
+	c.slots = t.slots // resize reads the entries from here, never writes
+	c.resize(len(t.slots))
 	return c
 }

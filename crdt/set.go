@@ -39,7 +39,6 @@ func (x *GSet[E]) Merge(o *GSet[E]) {
 	if o == nil || o.t.len() == 0 {
 		return
 	}
-	x.t.reserve(o.t.len())
 	for s := range o.t.all {
 		if x.t.find(s.key, s.h) < 0 {
 			x.t.insertNew(s.key, s.h, 0, struct{}{}, -1)

@@ -303,18 +303,19 @@ func (f dotFun[V]) join(o dotFun[V], c, oc *context) dotFun[V] {
 // key whose store becomes empty disappears.
 //
 // Most deltas hold exactly one key, so a dotMap with one entry keeps it
-// inline (k, s, has) and allocates a Go map only for a second key: a delta
-// then costs one allocation instead of three.
+// inline (k, s, has) and allocates a table only for a second key: a delta
+// then costs one allocation instead of three. The table (see table) is
+// sized exactly when a state is decoded.
 type dotMap[K comparable, S dotStore[S]] struct {
-	m   map[K]S // nil while the map has at most one entry
+	t   *table[K, S] // nil while the map has at most one entry
 	k   K
 	s   S
 	has bool
 }
 
 func (m dotMap[K, S]) len() int {
-	if m.m != nil {
-		return len(m.m)
+	if m.t != nil {
+		return m.t.len()
 	}
 	if m.has {
 		return 1
@@ -324,21 +325,21 @@ func (m dotMap[K, S]) len() int {
 
 func (m dotMap[K, S]) bottom() bool { return m.len() == 0 }
 
-// same is never sure for maps: a join updates a Go map in place, so
+// same is never sure for maps: a join updates the table in place, so
 // writing it back is cheap, and an inline entry may have changed.
 func (m dotMap[K, S]) same(dotMap[K, S]) bool { return false }
 
 // all yields the entries. The map must not change during the iteration,
 // except through set or del of the key being visited.
 func (m dotMap[K, S]) all(yield func(K, S) bool) {
-	if m.m == nil {
+	if m.t == nil {
 		if m.has {
 			yield(m.k, m.s)
 		}
 		return
 	}
-	for k, s := range m.m {
-		if !yield(k, s) {
+	for sl := range m.t.all {
+		if !yield(sl.key, sl.val) {
 			return
 		}
 	}
@@ -369,23 +370,26 @@ func (m dotMap[K, S]) eachDot(f func(Dot)) {
 func (dotMap[K, S]) empty() dotMap[K, S] { return dotMap[K, S]{} }
 
 func (m dotMap[K, S]) clone() dotMap[K, S] {
-	if m.m == nil {
+	if m.t == nil {
 		if m.has {
 			m.s = m.s.clone()
 		}
 		return m
 	}
-	out := make(map[K]S, len(m.m))
-	for k, s := range m.m {
-		out[k] = s.clone()
+	out := m.t.clone()
+	for sl := range out.all {
+		sl.val = sl.val.clone()
 	}
-	return dotMap[K, S]{m: out}
+	return dotMap[K, S]{t: &out}
 }
 
 func (m dotMap[K, S]) get(k K) (S, bool) {
-	if m.m != nil {
-		s, ok := m.m[k]
-		return s, ok
+	if m.t != nil {
+		if sl := m.t.get(k); sl != nil {
+			return sl.val, true
+		}
+		var zero S
+		return zero, false
 	}
 	if m.has && m.k == k {
 		return m.s, true
@@ -401,24 +405,38 @@ func (m *dotMap[K, S]) set(k K, s S) {
 		return
 	}
 	switch {
-	case m.m != nil:
-		m.m[k] = s
+	case m.t != nil:
+		m.t.put(k, 0, s)
 	case !m.has || m.k == k:
 		m.k, m.s, m.has = k, s, true
 	default:
-		m.m = map[K]S{m.k: m.s, k: s}
-		m.clearInline()
+		m.grow(2)
+		m.t.put(k, 0, s)
 	}
 }
 
 func (m *dotMap[K, S]) del(k K) {
-	if m.m != nil {
-		delete(m.m, k)
+	if m.t != nil {
+		m.t.del(k)
 		return
 	}
 	if m.has && m.k == k {
 		m.clearInline()
 	}
+}
+
+// grow moves the inline entry, if any, into a table with room for n
+// entries; a map that has a table keeps it.
+func (m *dotMap[K, S]) grow(n int) {
+	if m.t != nil {
+		return
+	}
+	t := newTable[K, S](n)
+	if m.has {
+		t.put(m.k, 0, m.s)
+	}
+	m.t = &t
+	m.clearInline()
 }
 
 func (m *dotMap[K, S]) clearInline() {
@@ -497,8 +515,9 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 	// has not seen is left for the second loop, which joins it with o's
 	// entry if o has one. Disjoint sets thus cost one pass over each
 	// side and no lookups into o for m's keys.
-	if m.m != nil && !m.coverStaysInKeysOf(o, c, oc) {
-		for k, s := range m.m {
+	if m.t != nil && !m.coverStaysInKeysOf(o, c, oc) {
+		for sl := range m.t.all {
+			k, s := sl.key, sl.val
 			if !s.coveredBy(oc) {
 				continue
 			}
@@ -507,9 +526,9 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 				os = empty
 			}
 			if js := s.join(os, c, oc); js.bottom() {
-				delete(m.m, k)
+				m.t.del(k)
 			} else if !js.same(s) {
-				m.m[k] = js
+				sl.val = js
 			}
 		}
 	} else if m.has && m.s.coveredBy(oc) {
@@ -523,14 +542,9 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 			m.s = js
 		}
 	}
-	if o.len() > 1 && m.m == nil {
-		// Many keys are coming: make room once.
-		nm := make(map[K]S, o.len()+1)
-		if m.has {
-			nm[m.k] = m.s
-		}
-		m.m = nm
-		m.clearInline()
+	if o.len() > 1 {
+		// Several keys may be coming: move to a table now.
+		m.grow(o.len() + 1)
 	}
 	// Then every entry of o. Joining an entry the first loop already
 	// joined again with the same sides changes nothing (the join is
@@ -570,14 +584,14 @@ func (f dotFun[V]) retag(fn func(Dot) Dot) dotFun[V] {
 }
 
 func (m dotMap[K, S]) retag(f func(Dot) Dot) dotMap[K, S] {
-	if m.m == nil {
+	if m.t == nil {
 		if m.has {
 			m.s = m.s.retag(f)
 		}
 		return m
 	}
-	for k, s := range m.m {
-		m.m[k] = s.retag(f)
+	for sl := range m.t.all {
+		sl.val = sl.val.retag(f)
 	}
 	return m
 }
