@@ -500,7 +500,7 @@ func (awStore[E]) readStore(b []byte) (awStore[E], []byte, error) {
 	}
 	var m awStore[E]
 	if n > 1 {
-		m.grow(n)
+		m.grow(presize(n, len(b), 5))
 	}
 	readK := elemReader[E]()
 	var prev []byte

@@ -308,7 +308,7 @@ func (x *LWWMap[K, V]) UnmarshalBinary(b []byte) error {
 	}
 	var n LWWMap[K, V]
 	if c > 0 {
-		n.t = newLWWTable[K, V](c)
+		n.t = newLWWTable[K, V](presize(c, len(b), 8))
 	}
 	var prev []byte
 	readK, readV := elemReader[K](), elemReader[V]()

@@ -122,7 +122,7 @@ func readKeys[E comparable](b []byte, start func(int), add func(E), rest *[]byte
 		return err
 	}
 	if n > 0 {
-		start(n)
+		start(presize(n, len(b), 3))
 	}
 	var prev []byte
 	readE := elemReader[E]()
@@ -286,7 +286,7 @@ const (
 // replicas of one set must use the same bias. Not safe for concurrent use.
 type LWWSet[E comparable] struct {
 	bias Bias
-	m    map[E]lwwStamp
+	t    table[E, lwwStamp]
 }
 
 type lwwStamp struct{ add, rm vclock.Timestamp }
@@ -303,16 +303,18 @@ func (x *LWWSet[E]) put(e E, s lwwStamp) *LWWSet[E] {
 		return &LWWSet[E]{bias: x.bias}
 	}
 	s = x.join(e, s)
-	return &LWWSet[E]{bias: x.bias, m: map[E]lwwStamp{e: s}}
+	d := &LWWSet[E]{bias: x.bias, t: newTable[E, lwwStamp](1)}
+	d.t.put(e, 0, s)
+	return d
 }
 
 func (x *LWWSet[E]) join(e E, s lwwStamp) lwwStamp {
-	if x.m == nil {
-		x.m = make(map[E]lwwStamp)
+	var old lwwStamp
+	if sl := x.t.get(e); sl != nil {
+		old = sl.val
 	}
-	old := x.m[e]
 	s = lwwStamp{add: max(old.add, s.add), rm: max(old.rm, s.rm)}
-	x.m[e] = s
+	x.t.put(e, 0, s)
 	return s
 }
 
@@ -332,15 +334,15 @@ func (x *LWWSet[E]) Remove(e E, ts vclock.Timestamp) *LWWSet[E] {
 
 // Contains reports whether e is in the set.
 func (x *LWWSet[E]) Contains(e E) bool {
-	s, ok := x.m[e]
-	return ok && x.present(s)
+	sl := x.t.get(e)
+	return sl != nil && x.present(sl.val)
 }
 
 // Len returns the number of elements.
 func (x *LWWSet[E]) Len() int {
 	n := 0
-	for _, s := range x.m {
-		if x.present(s) {
+	for sl := range x.t.all {
+		if x.present(sl.val) {
 			n++
 		}
 	}
@@ -350,8 +352,8 @@ func (x *LWWSet[E]) Len() int {
 // All yields the elements in no particular order.
 func (x *LWWSet[E]) All() iter.Seq[E] {
 	return func(yield func(E) bool) {
-		for e, s := range x.m {
-			if x.present(s) && !yield(e) {
+		for sl := range x.t.all {
+			if x.present(sl.val) && !yield(sl.key) {
 				return
 			}
 		}
@@ -363,8 +365,8 @@ func (x *LWWSet[E]) Merge(o *LWWSet[E]) {
 	if o == nil {
 		return
 	}
-	for e, s := range o.m {
-		x.join(e, s)
+	for sl := range o.t.all {
+		x.join(sl.key, sl.val)
 	}
 }
 
@@ -382,7 +384,8 @@ func (x *LWWSet[E]) Merge(o *LWWSet[E]) {
 // compact at the same frontier end with the same state.
 func (x *LWWSet[E]) CompactTombstones(frontier vclock.Timestamp) int {
 	n := 0
-	for e, s := range x.m {
+	for sl := range x.t.all {
+		e, s := sl.key, sl.val
 		if s.add > frontier && s.rm > frontier {
 			continue // nothing to forget
 		}
@@ -390,11 +393,11 @@ func (x *LWWSet[E]) CompactTombstones(frontier vclock.Timestamp) int {
 		case x.present(s):
 			// The add decides (it is the later stamp, or ties and
 			// the add wins): keep it, at its own time.
-			x.m[e] = lwwStamp{add: s.add}
+			sl.val = lwwStamp{add: s.add}
 		case s.rm > frontier:
-			x.m[e] = lwwStamp{rm: s.rm}
+			sl.val = lwwStamp{rm: s.rm}
 		default:
-			delete(x.m, e)
+			x.t.del(e)
 			n++
 		}
 	}
@@ -402,18 +405,18 @@ func (x *LWWSet[E]) CompactTombstones(frontier vclock.Timestamp) int {
 }
 
 // Clone returns a copy.
-func (x *LWWSet[E]) Clone() *LWWSet[E] { return &LWWSet[E]{bias: x.bias, m: maps.Clone(x.m)} }
+func (x *LWWSet[E]) Clone() *LWWSet[E] { return &LWWSet[E]{bias: x.bias, t: x.t.clone()} }
 
 // AppendBinary appends the canonical encoding.
 func (x *LWWSet[E]) AppendBinary(b []byte) ([]byte, error) {
 	b = append(appendHeader(b, tagLWWSet), byte(x.bias))
-	keys, err := sortedKeys(x.m)
+	keys, err := sortedKeysOf(x.t.len(), x.t.keys)
 	if err != nil {
 		return nil, err
 	}
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
-		s := x.m[k.k]
+		s := x.t.get(k.k).val
 		b = append(b, k.enc...)
 		b = binary.AppendUvarint(binary.AppendUvarint(b, uint64(s.add)), uint64(s.rm))
 	}
@@ -438,7 +441,7 @@ func (x *LWWSet[E]) UnmarshalBinary(b []byte) error {
 		return err
 	}
 	if c > 0 {
-		n.m = make(map[E]lwwStamp, c)
+		n.t = newTable[E, lwwStamp](presize(c, len(b), 6))
 	}
 	var prev []byte
 	readE := elemReader[E]()
@@ -463,7 +466,7 @@ func (x *LWWSet[E]) UnmarshalBinary(b []byte) error {
 		if a == 0 && r == 0 {
 			return corrupt("empty entry")
 		}
-		n.m[e] = lwwStamp{add: vclock.Timestamp(a), rm: vclock.Timestamp(r)}
+		n.t.put(e, 0, lwwStamp{add: vclock.Timestamp(a), rm: vclock.Timestamp(r)})
 	}
 	if err := expectEnd(b); err != nil {
 		return err
@@ -484,5 +487,5 @@ func (x *LWWSet[E]) MarshalJSON() ([]byte, error) {
 // Stats returns the size of the set.
 func (x *LWWSet[E]) Stats() Stats {
 	n := x.Len()
-	return Stats{Elements: n, Tombstones: len(x.m) - n}
+	return Stats{Elements: n, Tombstones: x.t.len() - n}
 }
