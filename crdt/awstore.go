@@ -14,15 +14,16 @@ import (
 // and the same wire format, laid out for sets of many elements.
 //
 // Almost every element has one dot, and a set's dots come from a handful
-// of replicas, so an element's entry is a packed dot: its counter and the
-// index of its replica in a small per-store table of replica IDs. Entries
-// hold no pointers, which halves the map's slots (32 bytes for a string
-// element instead of 48), makes them cheaper to hash into, copy and grow,
-// and leaves the garbage collector only the keys to trace. The rare
-// element with several dots (concurrent adds) spills into a side map.
+// of replicas, so an element's entry in the table (see table) is a packed
+// dot: its counter and the index of its replica in a small per-store list
+// of replica IDs. Entries hold no pointers besides the element, so a slot
+// of a string element is 32 bytes (a Go map of dot sets took 48), cheaper
+// to probe, copy and grow, and the garbage collector traces only the
+// elements. The rare element with several dots (concurrent adds) spills
+// into a side map.
 //
 // Like dotMap, a store with one element (a delta, usually) keeps it inline
-// and allocates no map.
+// and allocates no table.
 type awStore[E comparable] struct {
 	big *awBig[E] // nil while the store holds at most one element
 	k   E         // the inline element, when s is not bottom
