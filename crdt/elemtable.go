@@ -61,7 +61,16 @@ const (
 )
 
 func hashKey[K comparable](k K) uint32 {
-	h := uint32(maphash.Comparable(elemSeed, k) >> 32)
+	var h64 uint64
+	if s, ok := any(k).(string); ok {
+		// The common element type, hashed without Comparable's
+		// generic dispatch. Every key of a table has the same type,
+		// so a table hashes all its keys one way.
+		h64 = maphash.String(elemSeed, s)
+	} else {
+		h64 = maphash.Comparable(elemSeed, k)
+	}
+	h := uint32(h64 >> 32)
 	if h <= slotDeleted {
 		h += 2
 	}
