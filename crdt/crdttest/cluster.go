@@ -29,6 +29,9 @@ import (
 // the join of every write made.
 func Cluster[T CRDT[T], M any](t *testing.T, s Spec[T, M]) {
 	t.Helper()
+	if (s.Compact != nil || s.CompactBelow != nil) && s.Value == nil {
+		t.Fatal("crdttest: a Spec with Compact or CompactBelow needs Value")
+	}
 	rapid.Check(t, func(t *rapid.T) {
 		c := newCluster(t, s)
 		t.Repeat(map[string]func(*rapid.T){
