@@ -24,37 +24,46 @@ import (
 // The zero value is an empty set ready to use. An AWSet is not safe for
 // concurrent use.
 type AWSet[E comparable] struct {
-	c causal[dotMap[E, dotSet]]
+	c causal[awStore[E]]
 }
 
 // Add adds e as an event of replica id and returns the delta to send to
 // other replicas.
+//
+// Add is small enough to be inlined, so that a caller that drops the
+// delta (one that replicates whole states) does not allocate it: the
+// delta and its context's dots are built in the caller's frame and only
+// move to the heap when the caller keeps them.
 func (x *AWSet[E]) Add(id ReplicaID, e E) *AWSet[E] {
-	old, _ := x.c.store.get(e)
-	d := x.c.ctx.next(id)
-	s := singleDot(d)
-	x.c.store.set(e, s)
-	// The delta and the backing array of its context share one
-	// allocation: Add is the hot path of every set. The delta's context
-	// is the new dot plus the dots it supersedes, built directly rather
-	// than by general context insertions.
-	box := new(awAddDelta[E])
-	box.set.c.store = dotMap[E, dotSet]{k: e, s: s, has: true}
-	if old.more == nil {
-		box.set.c.ctx = pairContext(&box.dots, old.one, d)
-	} else {
-		dc := removeDots(old)
-		dc.add(d)
-		box.set.c.ctx = dc
-	}
+	var box awAddDelta[E]
+	box.set.c = x.add(id, e, &box.dots)
 	return &box.set
 }
 
-// awAddDelta is the one allocation behind an Add's delta: the delta and
-// room for its context (the new dot, and the old dot it replaces).
+// awAddDelta holds an Add's delta and room for its context (the new dot
+// and the old dot it replaces), so that a kept delta is one allocation.
 type awAddDelta[E comparable] struct {
 	set  AWSet[E]
 	dots [2]Dot
+}
+
+// add records e's new dot and returns the delta. Its context is the new
+// dot plus the dots it supersedes, built directly rather than by general
+// context insertions; when those are at most two its slices live in buf.
+func (x *AWSet[E]) add(id ReplicaID, e E, buf *[2]Dot) causal[awStore[E]] {
+	d := x.c.ctx.next(id)
+	old := x.c.store.swap(e, d)
+	delta := causal[awStore[E]]{store: awStore[E]{k: e, s: singleDot(d)}}
+	if old.more == nil {
+		delta.ctx = pairContext(buf, old.one, d)
+	} else {
+		// A separate variable: add leaks its receiver's slices, which
+		// must not taint buf's.
+		dc := removeDots(old)
+		dc.add(d)
+		delta.ctx = dc
+	}
+	return delta
 }
 
 // Remove removes e and returns the delta. It cancels only the adds of e
@@ -65,14 +74,14 @@ func (x *AWSet[E]) Remove(e E) *AWSet[E] {
 		return new(AWSet[E])
 	}
 	x.c.store.set(e, dotSet{})
-	return deltaAWSet(dotMap[E, dotSet]{}, removeDots(old))
+	return deltaAWSet(awStore[E]{}, removeDots(old))
 }
 
 // Clear removes every element x has seen and returns the delta.
 func (x *AWSet[E]) Clear() *AWSet[E] {
 	dc := removeDots(x.c.store)
-	x.c.store = dotMap[E, dotSet]{}
-	return deltaAWSet(dotMap[E, dotSet]{}, dc)
+	x.c.store = awStore[E]{}
+	return deltaAWSet(awStore[E]{}, dc)
 }
 
 // Contains reports whether e is in the set.

@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkAWSetAdd measures Add into a set of 100,000 elements at a
-// replica that knows 20 replicas, including building the delta.
+// replica that knows 20 replicas. The delta is dropped, so the inlined Add
+// builds it on the stack (BenchmarkAWSetAddKeepDelta keeps it).
 func BenchmarkAWSetAdd(b *testing.B) {
 	var s crdt.AWSet[string]
 	for i := range 20 {
@@ -29,6 +30,29 @@ func BenchmarkAWSetAdd(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkAWSetAddKeepDelta is BenchmarkAWSetAdd for a caller that keeps
+// every delta (to ship it through a DeltaBuffer): Add then allocates it.
+func BenchmarkAWSetAddKeepDelta(b *testing.B) {
+	var s crdt.AWSet[string]
+	for i := range 20 {
+		s.Add(crdt.ReplicaID("r"+strconv.Itoa(i)), "seed")
+	}
+	elems := make([]string, 100_000)
+	for i := range elems {
+		elems[i] = "e" + strconv.Itoa(i)
+		s.Add("r0", elems[i])
+	}
+	b.ReportAllocs()
+	reportCPU(b)
+	i := 0
+	for b.Loop() {
+		keptDelta = s.Add("r7", elems[i%len(elems)])
+		i++
+	}
+}
+
+var keptDelta *crdt.AWSet[string]
 
 // BenchmarkMapGetSetBaseline is the floor for BenchmarkAWSetAdd: one
 // lookup and one store in a 100,000-entry Go map, as Add must do, with no

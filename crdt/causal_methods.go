@@ -34,7 +34,7 @@ func (x *AWSet[E]) MarshalBinary() ([]byte, error) { return x.AppendBinary(nil) 
 // UnmarshalBinary replaces x's state with the decoded b. Errors wrap
 // ErrCorrupt (or ErrUnsupportedType); on error x is unchanged.
 func (x *AWSet[E]) UnmarshalBinary(b []byte) error {
-	c, err := readCausal[dotMap[E, dotSet]](b, tagAWSet)
+	c, err := readCausal[awStore[E]](b, tagAWSet)
 	if err != nil {
 		return err
 	}
@@ -85,23 +85,23 @@ func (x *AWSet[E]) coveredBy(c *context) bool { return x.c.store.coveredBy(c) }
 func (x *AWSet[E]) bottom() bool              { return x == nil || x.c.store.bottom() }
 func (x *AWSet[E]) eachDot(f func(Dot))       { x.c.store.eachDot(f) }
 func (x *AWSet[E]) clone() *AWSet[E] {
-	return &AWSet[E]{c: causal[dotMap[E, dotSet]]{store: x.c.store.clone()}}
+	return &AWSet[E]{c: causal[awStore[E]]{store: x.c.store.clone()}}
 }
 func (*AWSet[E]) empty() *AWSet[E]                       { return new(AWSet[E]) }
 func (x *AWSet[E]) ctxRef() *context                     { return &x.c.ctx }
 func (x *AWSet[E]) appendStore(b []byte) ([]byte, error) { return x.c.store.appendStore(b) }
 func (*AWSet[E]) readStore(b []byte) (*AWSet[E], []byte, error) {
-	var zero dotMap[E, dotSet]
+	var zero awStore[E]
 	s, rest, err := zero.readStore(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &AWSet[E]{c: causal[dotMap[E, dotSet]]{store: s}}, rest, nil
+	return &AWSet[E]{c: causal[awStore[E]]{store: s}}, rest, nil
 }
 
 // deltaAWSet wraps a store and context as a delta.
-func deltaAWSet[E comparable](s dotMap[E, dotSet], c context) *AWSet[E] {
-	return &AWSet[E]{c: causal[dotMap[E, dotSet]]{store: s, ctx: c}}
+func deltaAWSet[E comparable](s awStore[E], c context) *AWSet[E] {
+	return &AWSet[E]{c: causal[awStore[E]]{store: s, ctx: c}}
 }
 
 // Merge joins o's state into x. Merging is commutative, associative and

@@ -87,6 +87,16 @@ func readUvarint(b []byte) (uint64, []byte, error) {
 	return v, b[n:], nil
 }
 
+// presize returns how many entries a decoder makes room for when a count n
+// arrives with rest bytes of input left: n, but no more than entries of
+// dense bytes each could fill. A count is only a claim: trusted fully, a
+// few bytes of hostile input claiming as many entries as minimal ones
+// could fill would make the decoder allocate a table many times the size
+// of the input before finding the entries are not there. A valid state
+// whose entries are smaller than dense (distinct keys seldom are) grows
+// its table as it decodes.
+func presize(n, rest, dense int) int { return min(n, rest/dense+1) }
+
 // readLen reads a count of items of at least minSize bytes each and rejects
 // counts the rest of the input cannot hold.
 func readLen(b []byte, minSize int) (int, []byte, error) {
@@ -139,7 +149,7 @@ func readDots(b []byte) ([]Dot, []byte, error) {
 	if err != nil || n == 0 {
 		return nil, b, err
 	}
-	ds := make([]Dot, 0, n)
+	ds := make([]Dot, 0, presize(n, len(b), 4))
 	for range n {
 		var d Dot
 		if d, b, err = readDot(b); err != nil {
@@ -196,6 +206,14 @@ func (s dotSet) appendStore(b []byte) ([]byte, error) {
 }
 
 func (dotSet) readStore(b []byte) (dotSet, []byte, error) {
+	if len(b) > 0 && b[0] == 1 {
+		// One dot, the common case: no slice to build.
+		d, rest, err := readDot(b[1:])
+		if err != nil {
+			return dotSet{}, nil, err
+		}
+		return singleDot(d), rest, nil
+	}
 	ds, b, err := readDots(b)
 	if err != nil {
 		return dotSet{}, nil, err
@@ -220,7 +238,7 @@ func (dotFun[V]) readStore(b []byte) (dotFun[V], []byte, error) {
 	if err != nil || n == 0 {
 		return dotFun[V]{}, b, err
 	}
-	out := make([]dotVal[V], 0, n)
+	out := make([]dotVal[V], 0, presize(n, len(b), 5))
 	readV := elemReader[V]()
 	for range n {
 		var e dotVal[V]
@@ -291,7 +309,7 @@ func (dotMap[K, S]) readStore(b []byte) (dotMap[K, S], []byte, error) {
 	}
 	var m dotMap[K, S]
 	if n > 1 {
-		m.m = make(map[K]S, n)
+		m.grow(presize(n, len(b), 5))
 	}
 	readK := elemReader[K]()
 	var prev []byte

@@ -123,6 +123,20 @@ func (c *context) cloudHas(id ReplicaID) bool {
 // their length, so growing either copies rather than overwriting the
 // other. This is what a context built by add(a) then add(b) holds.
 func pairContext(buf *[2]Dot, a, b Dot) context {
+	if a.Counter != 1 && b.Counter > 1 {
+		// The common case, an Add superseding an older add: neither
+		// dot is its replica's first event, so both are cloud dots.
+		if a.Counter == 0 {
+			buf[0] = b
+			return context{cloud: buf[0:1:1]}
+		}
+		if a.Compare(b) < 0 {
+			buf[0], buf[1] = a, b
+		} else {
+			buf[0], buf[1] = b, a
+		}
+		return context{cloud: buf[0:2:2]}
+	}
 	// Sort the (at most two) dots on the stack, decide which belong to
 	// the vector, then write the vector part and the cloud part into buf
 	// one dot at a time: a bulk copy into the heap would cost a write

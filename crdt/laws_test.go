@@ -177,6 +177,8 @@ func lwwSetSpec(bias crdt.Bias) crdttest.Spec[*crdt.LWWSet[string], set] {
 		Check: func(t *rapid.T, x *crdt.LWWSet[string], m set) {
 			checkSet(t, sortedElems(x.All()), m)
 		},
+		CompactBelow: func(x *crdt.LWWSet[string], f vclock.Timestamp) { x.CompactTombstones(f) },
+		Value:        func(x *crdt.LWWSet[string]) string { return sortedElems(x.All()) },
 	}
 }
 
@@ -507,6 +509,10 @@ func lwwMapSpec() crdttest.Spec[*crdt.LWWMap[string, string], map[string]string]
 				t.Fatalf("value %v, model %v", got, m)
 			}
 		},
+		CompactBelow: func(x *crdt.LWWMap[string, string], f vclock.Timestamp) { x.CompactTombstones(f) },
+		Value: func(x *crdt.LWWMap[string, string]) string {
+			return fmt.Sprint(maps.Collect(x.All()))
+		},
 	}
 }
 
@@ -537,5 +543,7 @@ func TestCluster(t *testing.T) {
 	t.Run("ORMap/PNCounter", func(t *testing.T) { crdttest.Cluster(t, cartSpec()) })
 	t.Run("ORMap/ORMap/AWSet", func(t *testing.T) { crdttest.Cluster(t, nestedSpec()) })
 	t.Run("LWWMap", func(t *testing.T) { crdttest.Cluster(t, lwwMapSpec()) })
+	t.Run("LWWSet/AddWins", func(t *testing.T) { crdttest.Cluster(t, lwwSetSpec(crdt.AddWins)) })
+	t.Run("LWWSet/RemoveWins", func(t *testing.T) { crdttest.Cluster(t, lwwSetSpec(crdt.RemoveWins)) })
 	t.Run("BoundedCounter", func(t *testing.T) { crdttest.Cluster(t, boundedSpec()) })
 }

@@ -112,7 +112,7 @@ func (x *ORMap[K, V]) fillStats(st *Stats) { st.Elements = x.Len() }
 //
 // The zero value is an empty map. Not safe for concurrent use.
 type LWWMap[K comparable, V any] struct {
-	m map[K]lwwEntry[V]
+	t lwwTable[K, V]
 }
 
 type lwwEntry[V any] struct {
@@ -122,14 +122,69 @@ type lwwEntry[V any] struct {
 	val     V
 }
 
+// lwwTable holds an LWWMap's entries in a table, the deleted flag in the
+// slot's aux word, so that a dense map decodes into a table sized exactly.
+type lwwTable[K comparable, V any] struct {
+	t table[K, lwwVal[V]]
+}
+
+type lwwVal[V any] struct {
+	ts  vclock.Timestamp
+	id  ReplicaID
+	val V
+}
+
+func newLWWTable[K comparable, V any](n int) lwwTable[K, V] {
+	return lwwTable[K, V]{t: newTable[K, lwwVal[V]](n)}
+}
+
+func lwwTableOf[K comparable, V any](k K, e lwwEntry[V]) lwwTable[K, V] {
+	t := newLWWTable[K, V](1)
+	t.set(k, e)
+	return t
+}
+
+func (t *lwwTable[K, V]) get(k K) (lwwEntry[V], bool) {
+	s := t.t.get(k)
+	if s == nil {
+		return lwwEntry[V]{}, false
+	}
+	return t.entry(s), true
+}
+
+func (*lwwTable[K, V]) entry(s *tslot[K, lwwVal[V]]) lwwEntry[V] {
+	return lwwEntry[V]{ts: s.val.ts, id: s.val.id, deleted: s.aux == 1, val: s.val.val}
+}
+
+func (t *lwwTable[K, V]) set(k K, e lwwEntry[V]) {
+	var aux uint32
+	if e.deleted {
+		aux = 1
+	}
+	t.t.put(k, aux, lwwVal[V]{ts: e.ts, id: e.id, val: e.val})
+}
+
+func (t *lwwTable[K, V]) del(k K)  { t.t.del(k) }
+func (t *lwwTable[K, V]) len() int { return t.t.len() }
+
+// all yields the entries; see table.all for what may change meanwhile.
+func (t *lwwTable[K, V]) all(yield func(K, lwwEntry[V]) bool) {
+	for s := range t.t.all {
+		if !yield(s.key, t.entry(s)) {
+			return
+		}
+	}
+}
+
+func (t *lwwTable[K, V]) keys(yield func(K) bool) { t.t.keys(yield) }
+
+func (t *lwwTable[K, V]) clone() lwwTable[K, V] { return lwwTable[K, V]{t: t.t.clone()} }
+
 func (x *LWWMap[K, V]) put(k K, e lwwEntry[V]) bool {
-	if old, ok := x.m[k]; ok && !lwwLess(old.ts, old.id, e.ts, e.id) {
+	if old, ok := x.t.get(k); ok && !lwwLess(old.ts, old.id, e.ts, e.id) {
 		return false
 	}
-	if x.m == nil {
-		x.m = make(map[K]lwwEntry[V])
-	}
-	x.m[k] = e
+	x.t.set(k, e)
 	return true
 }
 
@@ -139,7 +194,7 @@ func (x *LWWMap[K, V]) Set(id ReplicaID, key K, v V, ts vclock.Timestamp) *LWWMa
 	if !x.put(key, e) {
 		return &LWWMap[K, V]{}
 	}
-	return &LWWMap[K, V]{m: map[K]lwwEntry[V]{key: e}}
+	return &LWWMap[K, V]{t: lwwTableOf(key, e)}
 }
 
 // Delete deletes key as replica id at time ts and returns the delta; a
@@ -152,12 +207,12 @@ func (x *LWWMap[K, V]) Delete(id ReplicaID, key K, ts vclock.Timestamp) *LWWMap[
 	if !x.put(key, e) {
 		return &LWWMap[K, V]{}
 	}
-	return &LWWMap[K, V]{m: map[K]lwwEntry[V]{key: e}}
+	return &LWWMap[K, V]{t: lwwTableOf(key, e)}
 }
 
 // Get returns the value at key.
 func (x *LWWMap[K, V]) Get(key K) (V, bool) {
-	e, ok := x.m[key]
+	e, ok := x.t.get(key)
 	if !ok || e.deleted {
 		var zero V
 		return zero, false
@@ -168,7 +223,7 @@ func (x *LWWMap[K, V]) Get(key K) (V, bool) {
 // Len returns the number of live keys.
 func (x *LWWMap[K, V]) Len() int {
 	n := 0
-	for _, e := range x.m {
+	for _, e := range x.t.all {
 		if !e.deleted {
 			n++
 		}
@@ -179,7 +234,7 @@ func (x *LWWMap[K, V]) Len() int {
 // All yields the live keys and values in no particular order.
 func (x *LWWMap[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
-		for k, e := range x.m {
+		for k, e := range x.t.all {
 			if !e.deleted && !yield(k, e.val) {
 				return
 			}
@@ -192,7 +247,7 @@ func (x *LWWMap[K, V]) Merge(o *LWWMap[K, V]) {
 	if o == nil {
 		return
 	}
-	for k, e := range o.m {
+	for k, e := range o.t.all {
 		x.put(k, e)
 	}
 }
@@ -202,9 +257,9 @@ func (x *LWWMap[K, V]) Merge(o *LWWMap[K, V]) {
 // how many.
 func (x *LWWMap[K, V]) CompactTombstones(frontier vclock.Timestamp) int {
 	n := 0
-	for k, e := range x.m {
+	for k, e := range x.t.all {
 		if e.deleted && e.ts <= frontier {
-			delete(x.m, k)
+			x.t.del(k)
 			n++
 		}
 	}
@@ -212,17 +267,17 @@ func (x *LWWMap[K, V]) CompactTombstones(frontier vclock.Timestamp) int {
 }
 
 // Clone returns a copy.
-func (x *LWWMap[K, V]) Clone() *LWWMap[K, V] { return &LWWMap[K, V]{m: maps.Clone(x.m)} }
+func (x *LWWMap[K, V]) Clone() *LWWMap[K, V] { return &LWWMap[K, V]{t: x.t.clone()} }
 
 // AppendBinary appends the canonical encoding.
 func (x *LWWMap[K, V]) AppendBinary(b []byte) ([]byte, error) {
-	keys, err := sortedKeys(x.m)
+	keys, err := sortedKeysOf(x.t.len(), x.t.keys)
 	if err != nil {
 		return nil, err
 	}
 	b = binary.AppendUvarint(appendHeader(b, tagLWWMap), uint64(len(keys)))
 	for _, k := range keys {
-		e := x.m[k.k]
+		e, _ := x.t.get(k.k)
 		b = append(b, k.enc...)
 		b = binary.AppendUvarint(b, uint64(e.ts))
 		b = appendStr(b, string(e.id))
@@ -253,7 +308,7 @@ func (x *LWWMap[K, V]) UnmarshalBinary(b []byte) error {
 	}
 	var n LWWMap[K, V]
 	if c > 0 {
-		n.m = make(map[K]lwwEntry[V], c)
+		n.t = newLWWTable[K, V](presize(c, len(b), 8))
 	}
 	var prev []byte
 	readK, readV := elemReader[K](), elemReader[V]()
@@ -289,7 +344,7 @@ func (x *LWWMap[K, V]) UnmarshalBinary(b []byte) error {
 				return err
 			}
 		}
-		n.m[k] = e
+		n.t.set(k, e)
 	}
 	if err := expectEnd(b); err != nil {
 		return err
@@ -311,8 +366,8 @@ func (x *LWWMap[K, V]) MarshalJSON() ([]byte, error) {
 func (x *LWWMap[K, V]) Stats() Stats {
 	n := x.Len()
 	ids := map[ReplicaID]struct{}{}
-	for _, e := range x.m {
+	for _, e := range x.t.all {
 		ids[e.id] = struct{}{}
 	}
-	return Stats{Replicas: len(ids), Elements: n, Tombstones: len(x.m) - n}
+	return Stats{Replicas: len(ids), Elements: n, Tombstones: x.t.len() - n}
 }

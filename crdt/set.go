@@ -14,71 +14,82 @@ import (
 //
 // The zero value is an empty set. Not safe for concurrent use.
 type GSet[E comparable] struct {
-	m map[E]struct{}
+	t table[E, struct{}]
 }
 
 // Add adds e and returns the delta.
 func (x *GSet[E]) Add(e E) *GSet[E] {
-	if x.m == nil {
-		x.m = make(map[E]struct{})
-	}
-	x.m[e] = struct{}{}
-	return &GSet[E]{m: map[E]struct{}{e: {}}}
+	x.t.put(e, 0, struct{}{})
+	d := &GSet[E]{t: newTable[E, struct{}](1)}
+	d.t.put(e, 0, struct{}{})
+	return d
 }
 
 // Contains reports whether e is in the set.
-func (x *GSet[E]) Contains(e E) bool { _, ok := x.m[e]; return ok }
+func (x *GSet[E]) Contains(e E) bool { return x.t.get(e) != nil }
 
 // Len returns the number of elements.
-func (x *GSet[E]) Len() int { return len(x.m) }
+func (x *GSet[E]) Len() int { return x.t.len() }
 
 // All yields the elements in no particular order.
-func (x *GSet[E]) All() iter.Seq[E] { return maps.Keys(x.m) }
+func (x *GSet[E]) All() iter.Seq[E] { return x.t.keys }
 
-// Merge adds o's elements to x.
+// Merge adds o's elements to x, found by the hashes o stored for them.
 func (x *GSet[E]) Merge(o *GSet[E]) {
-	if o == nil || len(o.m) == 0 {
+	if o == nil || o.t.len() == 0 {
 		return
 	}
-	if x.m == nil {
-		x.m = make(map[E]struct{}, len(o.m))
+	for s := range o.t.all {
+		if x.t.find(s.key, s.h) < 0 {
+			x.t.insertNew(s.key, s.h, 0, struct{}{}, -1)
+		}
 	}
-	maps.Copy(x.m, o.m)
 }
 
 // Clone returns a copy.
-func (x *GSet[E]) Clone() *GSet[E] { return &GSet[E]{m: maps.Clone(x.m)} }
+func (x *GSet[E]) Clone() *GSet[E] { return &GSet[E]{t: x.t.clone()} }
 
 // AppendBinary appends the canonical encoding.
 func (x *GSet[E]) AppendBinary(b []byte) ([]byte, error) {
-	return appendKeySet(appendHeader(b, tagGSet), x.m)
+	keys, err := sortedKeysOf(x.t.len(), x.t.keys)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(appendHeader(b, tagGSet), uint64(len(keys)))
+	for _, k := range keys {
+		b = append(b, k.enc...)
+	}
+	return b, nil
 }
 
 // MarshalBinary returns the canonical encoding.
 func (x *GSet[E]) MarshalBinary() ([]byte, error) { return x.AppendBinary(nil) }
 
-// UnmarshalBinary decodes b into x; on error x is unchanged.
+// UnmarshalBinary decodes b into x; on error x is unchanged. The table is
+// sized exactly for the elements, so a dense input of n elements costs
+// about 24 bytes of table per element plus the elements themselves.
 func (x *GSet[E]) UnmarshalBinary(b []byte) error {
 	b, err := readHeader(b, tagGSet)
 	if err != nil {
 		return err
 	}
-	m, b, err := readKeySet[E](b)
+	var t table[E, struct{}]
+	err = readKeys(b, func(n int) { t = newTable[E, struct{}](n) }, func(e E) { t.put(e, 0, struct{}{}) }, &b)
 	if err != nil {
 		return err
 	}
 	if err := expectEnd(b); err != nil {
 		return err
 	}
-	x.m = m
+	x.t = t
 	return nil
 }
 
 // MarshalJSON encodes the elements as a JSON array in canonical order.
-func (x *GSet[E]) MarshalJSON() ([]byte, error) { return jsonKeys(x.m) }
+func (x *GSet[E]) MarshalJSON() ([]byte, error) { return jsonKeysOf(x.t.len(), x.t.keys) }
 
 // Stats returns the size of the set.
-func (x *GSet[E]) Stats() Stats { return Stats{Elements: len(x.m)} }
+func (x *GSet[E]) Stats() Stats { return Stats{Elements: x.t.len()} }
 
 func appendKeySet[E comparable](b []byte, m map[E]struct{}) ([]byte, error) {
 	keys, err := sortedKeys(m)
@@ -94,27 +105,42 @@ func appendKeySet[E comparable](b []byte, m map[E]struct{}) ([]byte, error) {
 
 // readKeySet reads keys in strictly increasing encoded order.
 func readKeySet[E comparable](b []byte) (map[E]struct{}, []byte, error) {
-	n, b, err := readLen(b, 1)
-	if err != nil || n == 0 {
-		return nil, b, err
+	var m map[E]struct{}
+	err := readKeys(b, func(n int) { m = make(map[E]struct{}, n) }, func(e E) { m[e] = struct{}{} }, &b)
+	if err != nil {
+		return nil, nil, err
 	}
-	m := make(map[E]struct{}, n)
+	return m, b, nil
+}
+
+// readKeys reads a count and then keys in strictly increasing encoded
+// order from b, calling start with the count (when it is not zero) and
+// add with each key, and leaves the rest of the input in *rest.
+func readKeys[E comparable](b []byte, start func(int), add func(E), rest *[]byte) error {
+	n, b, err := readLen(b, 1)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		start(presize(n, len(b), 3))
+	}
 	var prev []byte
 	readE := elemReader[E]()
 	for range n {
-		start := b
+		from := b
 		var e E
 		if e, b, err = readE(b); err != nil {
-			return nil, nil, err
+			return err
 		}
-		enc := start[:len(start)-len(b)]
+		enc := from[:len(from)-len(b)]
 		if prev != nil && string(prev) >= string(enc) {
-			return nil, nil, corrupt("elements out of order")
+			return corrupt("elements out of order")
 		}
 		prev = enc
-		m[e] = struct{}{}
+		add(e)
 	}
-	return m, b, nil
+	*rest = b
+	return nil
 }
 
 // TwoPSet is a two-phase set: an element can be added and then removed,
@@ -260,7 +286,7 @@ const (
 // replicas of one set must use the same bias. Not safe for concurrent use.
 type LWWSet[E comparable] struct {
 	bias Bias
-	m    map[E]lwwStamp
+	t    table[E, lwwStamp]
 }
 
 type lwwStamp struct{ add, rm vclock.Timestamp }
@@ -277,16 +303,18 @@ func (x *LWWSet[E]) put(e E, s lwwStamp) *LWWSet[E] {
 		return &LWWSet[E]{bias: x.bias}
 	}
 	s = x.join(e, s)
-	return &LWWSet[E]{bias: x.bias, m: map[E]lwwStamp{e: s}}
+	d := &LWWSet[E]{bias: x.bias, t: newTable[E, lwwStamp](1)}
+	d.t.put(e, 0, s)
+	return d
 }
 
 func (x *LWWSet[E]) join(e E, s lwwStamp) lwwStamp {
-	if x.m == nil {
-		x.m = make(map[E]lwwStamp)
+	var old lwwStamp
+	if sl := x.t.get(e); sl != nil {
+		old = sl.val
 	}
-	old := x.m[e]
 	s = lwwStamp{add: max(old.add, s.add), rm: max(old.rm, s.rm)}
-	x.m[e] = s
+	x.t.put(e, 0, s)
 	return s
 }
 
@@ -306,15 +334,15 @@ func (x *LWWSet[E]) Remove(e E, ts vclock.Timestamp) *LWWSet[E] {
 
 // Contains reports whether e is in the set.
 func (x *LWWSet[E]) Contains(e E) bool {
-	s, ok := x.m[e]
-	return ok && x.present(s)
+	sl := x.t.get(e)
+	return sl != nil && x.present(sl.val)
 }
 
 // Len returns the number of elements.
 func (x *LWWSet[E]) Len() int {
 	n := 0
-	for _, s := range x.m {
-		if x.present(s) {
+	for sl := range x.t.all {
+		if x.present(sl.val) {
 			n++
 		}
 	}
@@ -324,8 +352,8 @@ func (x *LWWSet[E]) Len() int {
 // All yields the elements in no particular order.
 func (x *LWWSet[E]) All() iter.Seq[E] {
 	return func(yield func(E) bool) {
-		for e, s := range x.m {
-			if x.present(s) && !yield(e) {
+		for sl := range x.t.all {
+			if x.present(sl.val) && !yield(sl.key) {
 				return
 			}
 		}
@@ -337,21 +365,39 @@ func (x *LWWSet[E]) Merge(o *LWWSet[E]) {
 	if o == nil {
 		return
 	}
-	for e, s := range o.m {
-		x.join(e, s)
+	for sl := range o.t.all {
+		x.join(sl.key, sl.val)
 	}
 }
 
-// CompactTombstones drops removed elements whose remove timestamp is at or
-// before frontier, and returns how many. The caller guarantees that every
+// CompactTombstones forgets every add and remove timestamp at or before
+// frontier: removed elements whose remove is that old are dropped, and an
+// element's older timestamp is cleared when the other one decides it. It
+// returns how many tombstones it dropped. The caller guarantees that every
 // replica has received every write stamped at or before frontier, and that
 // every clock has passed it, so no write the tombstone must beat is still
-// in flight. It returns how many tombstones it dropped.
+// in flight (in a message, or in a delta buffer that may resend it).
+//
+// Under that guarantee every replica's timestamps at or before frontier
+// are the same, so they only decide against each other: forgetting them
+// keeps every query, now and after any later merge, and replicas that
+// compact at the same frontier end with the same state.
 func (x *LWWSet[E]) CompactTombstones(frontier vclock.Timestamp) int {
 	n := 0
-	for e, s := range x.m {
-		if !x.present(s) && s.rm <= frontier {
-			delete(x.m, e)
+	for sl := range x.t.all {
+		e, s := sl.key, sl.val
+		if s.add > frontier && s.rm > frontier {
+			continue // nothing to forget
+		}
+		switch {
+		case x.present(s):
+			// The add decides (it is the later stamp, or ties and
+			// the add wins): keep it, at its own time.
+			sl.val = lwwStamp{add: s.add}
+		case s.rm > frontier:
+			sl.val = lwwStamp{rm: s.rm}
+		default:
+			x.t.del(e)
 			n++
 		}
 	}
@@ -359,18 +405,18 @@ func (x *LWWSet[E]) CompactTombstones(frontier vclock.Timestamp) int {
 }
 
 // Clone returns a copy.
-func (x *LWWSet[E]) Clone() *LWWSet[E] { return &LWWSet[E]{bias: x.bias, m: maps.Clone(x.m)} }
+func (x *LWWSet[E]) Clone() *LWWSet[E] { return &LWWSet[E]{bias: x.bias, t: x.t.clone()} }
 
 // AppendBinary appends the canonical encoding.
 func (x *LWWSet[E]) AppendBinary(b []byte) ([]byte, error) {
 	b = append(appendHeader(b, tagLWWSet), byte(x.bias))
-	keys, err := sortedKeys(x.m)
+	keys, err := sortedKeysOf(x.t.len(), x.t.keys)
 	if err != nil {
 		return nil, err
 	}
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
-		s := x.m[k.k]
+		s := x.t.get(k.k).val
 		b = append(b, k.enc...)
 		b = binary.AppendUvarint(binary.AppendUvarint(b, uint64(s.add)), uint64(s.rm))
 	}
@@ -395,7 +441,7 @@ func (x *LWWSet[E]) UnmarshalBinary(b []byte) error {
 		return err
 	}
 	if c > 0 {
-		n.m = make(map[E]lwwStamp, c)
+		n.t = newTable[E, lwwStamp](presize(c, len(b), 6))
 	}
 	var prev []byte
 	readE := elemReader[E]()
@@ -420,7 +466,7 @@ func (x *LWWSet[E]) UnmarshalBinary(b []byte) error {
 		if a == 0 && r == 0 {
 			return corrupt("empty entry")
 		}
-		n.m[e] = lwwStamp{add: vclock.Timestamp(a), rm: vclock.Timestamp(r)}
+		n.t.put(e, 0, lwwStamp{add: vclock.Timestamp(a), rm: vclock.Timestamp(r)})
 	}
 	if err := expectEnd(b); err != nil {
 		return err
@@ -441,5 +487,5 @@ func (x *LWWSet[E]) MarshalJSON() ([]byte, error) {
 // Stats returns the size of the set.
 func (x *LWWSet[E]) Stats() Stats {
 	n := x.Len()
-	return Stats{Elements: n, Tombstones: len(x.m) - n}
+	return Stats{Elements: n, Tombstones: x.t.len() - n}
 }

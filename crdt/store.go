@@ -1,9 +1,7 @@
 package crdt
 
 import (
-	"maps"
 	"slices"
-	"unsafe"
 )
 
 // A dot store holds the payload of a causal CRDT: which events (dots) are
@@ -305,18 +303,19 @@ func (f dotFun[V]) join(o dotFun[V], c, oc *context) dotFun[V] {
 // key whose store becomes empty disappears.
 //
 // Most deltas hold exactly one key, so a dotMap with one entry keeps it
-// inline (k, s, has) and allocates a Go map only for a second key: a delta
-// then costs one allocation instead of three.
+// inline (k, s, has) and allocates a table only for a second key: a delta
+// then costs one allocation instead of three. The table (see table) is
+// sized exactly when a state is decoded.
 type dotMap[K comparable, S dotStore[S]] struct {
-	m   map[K]S // nil while the map has at most one entry
+	t   *table[K, S] // nil while the map has at most one entry
 	k   K
 	s   S
 	has bool
 }
 
 func (m dotMap[K, S]) len() int {
-	if m.m != nil {
-		return len(m.m)
+	if m.t != nil {
+		return m.t.len()
 	}
 	if m.has {
 		return 1
@@ -326,21 +325,21 @@ func (m dotMap[K, S]) len() int {
 
 func (m dotMap[K, S]) bottom() bool { return m.len() == 0 }
 
-// same is never sure for maps: a join updates a Go map in place, so
+// same is never sure for maps: a join updates the table in place, so
 // writing it back is cheap, and an inline entry may have changed.
 func (m dotMap[K, S]) same(dotMap[K, S]) bool { return false }
 
 // all yields the entries. The map must not change during the iteration,
 // except through set or del of the key being visited.
 func (m dotMap[K, S]) all(yield func(K, S) bool) {
-	if m.m == nil {
+	if m.t == nil {
 		if m.has {
 			yield(m.k, m.s)
 		}
 		return
 	}
-	for k, s := range m.m {
-		if !yield(k, s) {
+	for sl := range m.t.all {
+		if !yield(sl.key, sl.val) {
 			return
 		}
 	}
@@ -371,28 +370,26 @@ func (m dotMap[K, S]) eachDot(f func(Dot)) {
 func (dotMap[K, S]) empty() dotMap[K, S] { return dotMap[K, S]{} }
 
 func (m dotMap[K, S]) clone() dotMap[K, S] {
-	if m.m == nil {
+	if m.t == nil {
 		if m.has {
 			m.s = m.s.clone()
 		}
 		return m
 	}
-	if ms, ok := any(m.m).(map[K]dotSet); ok {
-		// Dot sets are immutable (see dotSet), so the map is copied
-		// wholesale, table by table, without hashing a key.
-		return dotMap[K, S]{m: any(maps.Clone(ms)).(map[K]S)}
+	out := m.t.clone()
+	for sl := range out.all {
+		sl.val = sl.val.clone()
 	}
-	out := make(map[K]S, len(m.m))
-	for k, s := range m.m {
-		out[k] = s.clone()
-	}
-	return dotMap[K, S]{m: out}
+	return dotMap[K, S]{t: &out}
 }
 
 func (m dotMap[K, S]) get(k K) (S, bool) {
-	if m.m != nil {
-		s, ok := m.m[k]
-		return s, ok
+	if m.t != nil {
+		if sl := m.t.get(k); sl != nil {
+			return sl.val, true
+		}
+		var zero S
+		return zero, false
 	}
 	if m.has && m.k == k {
 		return m.s, true
@@ -408,24 +405,38 @@ func (m *dotMap[K, S]) set(k K, s S) {
 		return
 	}
 	switch {
-	case m.m != nil:
-		m.m[k] = s
+	case m.t != nil:
+		m.t.put(k, 0, s)
 	case !m.has || m.k == k:
 		m.k, m.s, m.has = k, s, true
 	default:
-		m.m = map[K]S{m.k: m.s, k: s}
-		m.clearInline()
+		m.grow(2)
+		m.t.put(k, 0, s)
 	}
 }
 
 func (m *dotMap[K, S]) del(k K) {
-	if m.m != nil {
-		delete(m.m, k)
+	if m.t != nil {
+		m.t.del(k)
 		return
 	}
 	if m.has && m.k == k {
 		m.clearInline()
 	}
+}
+
+// grow moves the inline entry, if any, into a table with room for n
+// entries; a map that has a table keeps it.
+func (m *dotMap[K, S]) grow(n int) {
+	if m.t != nil {
+		return
+	}
+	t := newTable[K, S](n)
+	if m.has {
+		t.put(m.k, 0, m.s)
+	}
+	m.t = &t
+	m.clearInline()
 }
 
 func (m *dotMap[K, S]) clearInline() {
@@ -489,28 +500,12 @@ func (m dotMap[K, S]) coverStaysInKeysOf(o dotMap[K, S], c, oc *context) bool {
 		if !ok {
 			continue
 		}
-		// An add-wins set's entries are dot sets, read directly; other
-		// stores are walked through eachDot.
-		if ds, isSet := any(&s).(*dotSet); isSet {
-			mark(ds.one)
-			for _, d := range ds.rest() {
-				mark(d)
-			}
-		} else {
-			s.eachDot(mark)
-		}
+		s.eachDot(mark)
 	}
 	return found == 1<<len(shared)-1
 }
 
 func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
-	// The element store of an add-wins set takes a loop written for its
-	// concrete value type: it runs once per element of a large merge, and
-	// the generic loop pays an indirect call per method of S.
-	if ms, ok := any(&m).(*dotMap[K, dotSet]); ok && m.m != nil && o.m != nil && joinMutation == mutNone {
-		ms.joinDotSets(any(&o).(*dotMap[K, dotSet]), c, oc)
-		return m
-	}
 	var zero S
 	// empty is only ever passed as the argument of join, which never
 	// changes its argument, so one serves every key.
@@ -520,8 +515,9 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 	// has not seen is left for the second loop, which joins it with o's
 	// entry if o has one. Disjoint sets thus cost one pass over each
 	// side and no lookups into o for m's keys.
-	if m.m != nil && !m.coverStaysInKeysOf(o, c, oc) {
-		for k, s := range m.m {
+	if m.t != nil && !m.coverStaysInKeysOf(o, c, oc) {
+		for sl := range m.t.all {
+			k, s := sl.key, sl.val
 			if !s.coveredBy(oc) {
 				continue
 			}
@@ -530,9 +526,9 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 				os = empty
 			}
 			if js := s.join(os, c, oc); js.bottom() {
-				delete(m.m, k)
+				m.t.del(k)
 			} else if !js.same(s) {
-				m.m[k] = js
+				sl.val = js
 			}
 		}
 	} else if m.has && m.s.coveredBy(oc) {
@@ -546,14 +542,9 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 			m.s = js
 		}
 	}
-	if o.len() > 1 && m.m == nil {
-		// Many keys are coming: make room once.
-		nm := make(map[K]S, o.len()+1)
-		if m.has {
-			nm[m.k] = m.s
-		}
-		m.m = nm
-		m.clearInline()
+	if o.len() > 1 {
+		// Several keys may be coming: move to a table now.
+		m.grow(o.len() + 1)
 	}
 	// Then every entry of o. Joining an entry the first loop already
 	// joined again with the same sides changes nothing (the join is
@@ -576,105 +567,6 @@ func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
 	return m
 }
 
-// joinDotSets is dotMap.join for dot-set values when both sides hold Go
-// maps, with the same two passes, joining into m.m in place.
-func (m *dotMap[K, S]) joinDotSets(o *dotMap[K, dotSet], c, oc *context) {
-	mm := any(m.m).(map[K]dotSet)
-	mo := any(*m).(dotMap[K, dotSet])
-	if mo.coverStaysInKeysOf(*o, c, oc) {
-		// As for a plain union below, but keys in both may lose dots.
-		for k, os := range o.m {
-			s, ok := mm[k]
-			if !ok {
-				s = dotSet{}
-			}
-			if js := s.join(os, c, oc); js.bottom() {
-				delete(mm, k)
-			} else if !ok || !js.same(s) {
-				mm[k] = js
-			}
-		}
-		return
-	}
-	if joinShortcuts && c.sharesNothing(oc) {
-		// Neither side has seen an event of the other: the join is the
-		// union of the stores, and a key in both keeps the dots of both.
-		for k, os := range o.m {
-			s, ok := mm[k]
-			if !ok {
-				mm[k] = os
-				continue
-			}
-			mm[k] = s.join(os, c, oc)
-		}
-		return
-	}
-	seenByO, seenByM := containsMemo{ctx: oc}, containsMemo{ctx: c}
-	for k, s := range mm {
-		if s.more == nil && !seenByO.contains(s.one) || s.more != nil && !s.coveredBy(oc) {
-			continue
-		}
-		if js := s.join(o.m[k], c, oc); js.bottom() {
-			delete(mm, k)
-		} else if !js.same(s) {
-			mm[k] = js
-		}
-	}
-	for k, os := range o.m {
-		s, ok := mm[k]
-		if !ok {
-			// The commonest case of a large merge: an element m has
-			// never held. It survives unless m has seen (and so
-			// removed) its dot.
-			if os.more == nil {
-				if !seenByM.contains(os.one) {
-					mm[k] = os
-				}
-			} else if js := (dotSet{}).join(os, c, oc); !js.bottom() {
-				mm[k] = js
-			}
-			continue
-		}
-		if js := s.join(os, c, oc); js.bottom() {
-			delete(mm, k)
-		} else if !js.same(s) {
-			mm[k] = js
-		}
-	}
-}
-
-// containsMemo answers ctx.contains for the many dots of a large merge,
-// which come from a handful of replicas. It remembers each replica's
-// vector entry by the address of its ID's bytes: the dots of a store share
-// their context's ID strings (next hands out the context's own), so a few
-// addresses cover a whole merge and each answer is a comparison instead of
-// a search of the vector. A context with a cloud is asked directly.
-type containsMemo struct {
-	ctx  *context
-	ids  [32]memoID
-	base [32]uint64
-}
-
-type memoID struct {
-	p *byte
-	n int // length + 1, so that the zero entry matches no ID
-}
-
-func (m *containsMemo) contains(d Dot) bool {
-	if len(m.ctx.cloud) > 0 {
-		return m.ctx.contains(d)
-	}
-	p := unsafe.StringData(string(d.ID))
-	// Short IDs share 16-byte blocks, so the address's low bits are
-	// mixed by a Fibonacci multiplier before choosing one of 32 slots.
-	h := uint64(uintptr(unsafe.Pointer(p))) * 0x9E3779B97F4A7C15 >> 59
-	if m.ids[h].p != p || m.ids[h].n != len(d.ID)+1 {
-		m.ids[h] = memoID{p: p, n: len(d.ID) + 1}
-		m.base[h] = m.ctx.base(d.ID)
-	}
-	return d.Counter <= m.base[h]
-}
-
 func (s dotSet) retag(f func(Dot) Dot) dotSet {
 	var out []Dot
 	s.eachDot(func(d Dot) { out = append(out, f(d)) })
@@ -692,14 +584,14 @@ func (f dotFun[V]) retag(fn func(Dot) Dot) dotFun[V] {
 }
 
 func (m dotMap[K, S]) retag(f func(Dot) Dot) dotMap[K, S] {
-	if m.m == nil {
+	if m.t == nil {
 		if m.has {
 			m.s = m.s.retag(f)
 		}
 		return m
 	}
-	for k, s := range m.m {
-		m.m[k] = s.retag(f)
+	for sl := range m.t.all {
+		sl.val = sl.val.retag(f)
 	}
 	return m
 }

@@ -45,8 +45,19 @@ type Spec[T CRDT[T], M any] struct {
 	// exchange. Cluster checks that it keeps x's Value and that replicas
 	// still converge afterwards.
 	Compact func(x T, all []T)
+	// CompactBelow, if set, runs the type's timestamp-based tombstone
+	// compaction (the LWW types) on x with stability frontier f. Cluster
+	// calls it at any time, with messages still in flight, passing the
+	// largest f the run's history shows to be stable: every replica and
+	// every message in flight has seen every write stamped at or before f,
+	// and every replica's clock has passed f. It checks after every step
+	// that each replica's value equals that of an uncompacted shadow of
+	// it, so a compaction that resurrects a removed element (or loses a
+	// live one) fails at once, and that after a final exchange and a final
+	// compaction everywhere the replicas are equal.
+	CompactBelow func(x T, f vclock.Timestamp)
 	// Value returns x's query value in a canonical printable form. It is
-	// required by Compact checks.
+	// required by Compact and CompactBelow checks.
 	Value func(x T) string
 }
 
@@ -93,6 +104,28 @@ func (c *clocks) replica(id vclock.ReplicaID) Replica {
 		c.per[id] = n
 		return vclock.Timestamp(n)
 	}}
+}
+
+// sync advances the clocks of replicas 0..n-1 to the fastest one, as
+// hybrid logical clocks do once they have heard from it.
+func (c *clocks) sync(n int) {
+	top := c.floor(n)
+	for i := range n {
+		top = max(top, vclock.Timestamp(c.per[replicaID(i)]))
+	}
+	for i := range n {
+		c.per[replicaID(i)] = uint64(top)
+	}
+}
+
+// floor returns the latest timestamp every clock of replicas 0..n-1 has
+// handed out or passed: each clock's next timestamp is above it.
+func (c *clocks) floor(n int) vclock.Timestamp {
+	f := vclock.Timestamp(c.per[replicaID(0)])
+	for i := 1; i < n; i++ {
+		f = min(f, vclock.Timestamp(c.per[replicaID(i)]))
+	}
+	return f
 }
 
 func replicaID(i int) vclock.ReplicaID { return vclock.ReplicaID("r" + strconv.Itoa(i)) }

@@ -19,7 +19,10 @@
 //
 // Cluster runs a rapid state machine of replicas that replicate through
 // crdt.DeltaBuffer over a lossy, duplicating, reordering network, restart
-// from their encodings, and must converge.
+// from their encodings, compact their metadata (Spec.Compact after a full
+// exchange; Spec.CompactBelow at any time, at the stability frontier the
+// run's history allows, checked against uncompacted shadows so that a
+// compaction that resurrects a removed element fails), and must converge.
 //
 // # Usage
 //
