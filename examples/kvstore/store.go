@@ -91,13 +91,31 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// readUvarint reads a uvarint in its shortest form: binary.Uvarint also
+// accepts padded forms (0x80 0x00 for 0), which would give one value two
+// encodings.
+func readUvarint(b []byte) (uint64, []byte, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || w != uvarintLen(n) {
+		return 0, nil, fmt.Errorf("%w: bad uvarint", errCorrupt)
+	}
+	return n, b[w:], nil
+}
+
+func uvarintLen(n uint64) int {
+	w := 1
+	for ; n >= 0x80; n >>= 7 {
+		w++
+	}
+	return w
+}
+
 // readString reads a uvarint length of at most limit and that many bytes.
 func readString(b []byte, limit int) (string, []byte, error) {
-	n, w := binary.Uvarint(b)
-	if w <= 0 {
-		return "", nil, fmt.Errorf("%w: bad length", errCorrupt)
+	n, b, err := readUvarint(b)
+	if err != nil {
+		return "", nil, err
 	}
-	b = b[w:]
 	if n > uint64(limit) || n > uint64(len(b)) {
 		return "", nil, fmt.Errorf("%w: length %d with %d bytes left (limit %d)", errCorrupt, n, len(b), limit)
 	}
@@ -231,11 +249,10 @@ func decodeSnapshot(b []byte) (map[string]string, error) {
 	if len(b) < 1 || b[0] != snapshotVersion {
 		return nil, fmt.Errorf("%w: not a version %d snapshot", errCorrupt, snapshotVersion)
 	}
-	n, w := binary.Uvarint(b[1:])
-	if w <= 0 {
-		return nil, fmt.Errorf("%w: bad key count", errCorrupt)
+	n, rest, err := readUvarint(b[1:])
+	if err != nil {
+		return nil, fmt.Errorf("key count: %w", err)
 	}
-	rest := b[1+w:]
 	if n > uint64(len(rest))/2 { // every pair takes at least two bytes
 		return nil, fmt.Errorf("%w: %d keys in %d bytes", errCorrupt, n, len(rest))
 	}
@@ -243,7 +260,6 @@ func decodeSnapshot(b []byte) (map[string]string, error) {
 	prev := ""
 	for i := range n {
 		var k, v string
-		var err error
 		if k, rest, err = readString(rest, maxKeyLen); err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
 		}
