@@ -145,7 +145,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		code = http.StatusGatewayTimeout
-	case retryable(err), errors.Is(err, raft.ErrStopped):
+	case retryable(err), errors.Is(err, raft.ErrQuorumLost), errors.Is(err, raft.ErrOutcomeUnknown), errors.Is(err, raft.ErrStopped):
 		code = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, errCorrupt):

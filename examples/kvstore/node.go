@@ -5,7 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/distkit/distkit/raft"
@@ -31,10 +31,15 @@ type replica struct {
 	storage *raft.WALStorage
 	tr      *tcpnet.Transport
 
-	// client and seq name this replica's proposals in the node's client
-	// sessions, so that a proposal retried with the same seq applies once.
-	client uint64
-	seq    atomic.Uint64
+	// sessions are the client sessions not in use (see write).
+	mu       sync.Mutex
+	sessions []*session
+}
+
+// session is one client of the node's session table: it makes one request
+// at a time, numbered 1, 2, 3, ... (raft.Node.ProposeSession).
+type session struct {
+	client, seq uint64
 }
 
 // startReplica opens the data directory and starts the node. A directory
@@ -46,7 +51,7 @@ func startReplica(cfg replicaConfig) (*replica, error) {
 		_ = cfg.Transport.Close()
 		return nil, err
 	}
-	r := &replica{store: newStore(), storage: storage, tr: cfg.Transport, client: rand.Uint64()}
+	r := &replica{store: newStore(), storage: storage, tr: cfg.Transport}
 	r.node, err = raft.NewNode(raft.NodeConfig{
 		Raft: raft.Config{
 			ID:     cfg.ID,
@@ -82,24 +87,26 @@ func (r *replica) close() error {
 }
 
 // retryable reports whether a failed call may succeed if made again soon:
-// there is no leader yet, or the leader is busy. Other errors (the node
-// stopped, the request's time ran out) are final.
+// no leader is known yet (an election is under way), or the leader is busy.
+// Other errors are final: the node stopped, the request's time ran out, or
+// the cluster lost its quorum (ErrQuorumLost: no leader for two election
+// timeouts), which is better reported at once than waited out.
 func retryable(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) ||
-		errors.Is(err, raft.ErrQuorumLost) ||
 		errors.Is(err, raft.ErrProposalDropped) ||
 		errors.Is(err, raft.ErrTransferInProgress)
 }
 
-// retry calls f until it succeeds, fails for good, or ctx ends, waiting a
-// little longer after each retryable failure. A failover takes about an
-// election timeout (0.5 to 1 s by default), so a request that arrives during
-// one waits for the new leader instead of failing.
-func retry(ctx context.Context, f func() error) error {
+// retry calls f until it succeeds, fails for good (again says which errors
+// are worth another attempt), or ctx ends, waiting a little longer after
+// each failure. A failover takes about an election timeout (0.5 to 1 s by
+// default), so a request that arrives during one waits for the new leader
+// instead of failing.
+func retry(ctx context.Context, again func(error) bool, f func() error) error {
 	wait := 20 * time.Millisecond
 	for {
 		err := f()
-		if err == nil || !retryable(err) {
+		if err == nil || !again(err) {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -113,23 +120,60 @@ func retry(ctx context.Context, f func() error) error {
 	}
 }
 
-// write proposes one command and waits until this node has applied it. The
-// command carries the same session sequence number on every attempt, so if
-// an attempt that seemed to fail did commit, the retry does not apply it
-// twice.
+// write proposes one command and waits until this node has applied it.
+//
+// It retries what Propose alone could not: a proposal whose outcome is
+// unknown (forwarded to a leader that crashed before answering) may have
+// been applied, or not. So every attempt carries the same client session
+// and sequence number, and the node applies the command at most once; a
+// retry of one that was applied gets its result, or ErrDuplicateRequest
+// when the result was not kept, which here means success (the store's
+// only result is an error for a command it cannot decode, and write never
+// proposes one).
 func (r *replica) write(ctx context.Context, c command) error {
 	data := c.encode()
-	seq := r.seq.Add(1)
-	return retry(ctx, func() error {
-		res, err := r.node.ProposeSession(ctx, r.client, seq, data)
+	s := r.session()
+	defer r.release(s)
+	s.seq++
+	again := func(err error) bool { return retryable(err) || errors.Is(err, raft.ErrOutcomeUnknown) }
+	return retry(ctx, again, func() error {
+		res, err := r.node.ProposeSession(ctx, s.client, s.seq, data)
+		if errors.Is(err, raft.ErrDuplicateRequest) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		if err, ok := res.(error); ok {
-			return err // the command was refused by the store
+			return err // the store refused the command
 		}
 		return nil
 	})
+}
+
+// session takes a client session that no request is using, or makes a new
+// one. A session serves one request at a time because the node remembers
+// only a client's latest sequence number: two concurrent requests of one
+// client could commit out of order, and the earlier would count as a
+// duplicate and never apply. So the node sees as many clients as there were
+// concurrent requests at most, each with its requests in order. A request
+// that gave up returns its session all the same: should its proposal commit
+// late, after the session's next request, the node drops it as a duplicate.
+func (r *replica) session() *session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.sessions); n > 0 {
+		s := r.sessions[n-1]
+		r.sessions = r.sessions[:n-1]
+		return s
+	}
+	return &session{client: rand.Uint64()}
+}
+
+func (r *replica) release(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sessions = append(r.sessions, s)
 }
 
 // read returns key's value. Unless stale, it first waits for a read barrier
@@ -138,7 +182,7 @@ func (r *replica) write(ctx context.Context, c command) error {
 // any node.
 func (r *replica) read(ctx context.Context, key string, stale bool) (string, bool, error) {
 	if !stale {
-		if err := retry(ctx, func() error { return r.node.ReadIndex(ctx) }); err != nil {
+		if err := retry(ctx, retryable, func() error { return r.node.ReadIndex(ctx) }); err != nil {
 			return "", false, err
 		}
 	}
