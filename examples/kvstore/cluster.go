@@ -84,8 +84,9 @@ func startCluster(cfg clusterConfig) (*cluster, error) {
 		}
 		c.servers[id] = s
 		c.urls[id] = "http://" + ln.Addr().String()
-		c.https[id] = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		c.httpWG.Go(func() { _ = c.https[id].Serve(ln) })
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		c.https[id] = srv
+		c.httpWG.Go(func() { _ = srv.Serve(ln) })
 	}
 	for _, id := range c.ids {
 		if err := c.start(id); err != nil {

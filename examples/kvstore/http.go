@@ -112,21 +112,36 @@ func (s *server) get(ctx context.Context, rep *replica, key string, w http.Respo
 	_, _ = io.WriteString(w, v)
 }
 
-// statusView is what GET /status returns: the node's status, its role
-// spelled out, and how many keys its copy holds.
+// statusView is what GET /status returns: the node's raft.NodeStatus with
+// its role spelled out, and how many keys the node's copy holds.
 type statusView struct {
-	raft.NodeStatus
-	Role    string `json:"role"`
-	Keys    int    `json:"keys"`
-	Stopped bool   `json:"stopped,omitempty"`
+	ID        raft.NodeID `json:"id"`
+	Role      string      `json:"role"`
+	Term      uint64      `json:"term"`
+	Leader    raft.NodeID `json:"leader"`
+	Commit    uint64      `json:"commit"`
+	Applied   uint64      `json:"applied"`
+	LastIndex uint64      `json:"last_index"`
+	Keys      int         `json:"keys"`
+	// Progress is the leader's view of each node's replication; only the
+	// leader has it.
+	Progress []raft.PeerProgress `json:"progress,omitempty"`
+	Stopped  bool                `json:"stopped,omitempty"`
+	Err      string              `json:"error,omitempty"`
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	v := statusView{Stopped: true}
-	v.ID = s.id
+	v := statusView{ID: s.id, Stopped: true}
 	if rep := s.replica(); rep != nil {
 		st := rep.node.Status()
-		v = statusView{NodeStatus: st, Role: st.Role.String(), Keys: rep.store.Len()}
+		v = statusView{
+			ID: st.ID, Role: st.Role.String(), Term: st.Term, Leader: st.Leader,
+			Commit: st.Commit, Applied: st.Applied, LastIndex: st.LastIndex,
+			Keys: rep.store.Len(), Progress: st.Progress, Stopped: st.Stopped,
+		}
+		if st.Err != nil {
+			v.Err = st.Err.Error()
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
