@@ -30,6 +30,7 @@ type cluster struct {
 	timeout time.Duration
 	out     *syncWriter
 	logger  *slog.Logger
+	snapEnt uint64
 
 	servers map[raft.NodeID]*server
 	https   map[raft.NodeID]*http.Server
@@ -48,13 +49,15 @@ type clusterConfig struct {
 	Timeout time.Duration // bound on one HTTP request's wait
 	Out     io.Writer     // where leader changes are announced
 	Logger  *slog.Logger  // nil is silent
+
+	SnapshotEntries uint64 // see replicaConfig; zero for the defaults
 }
 
 // startCluster starts every node and its HTTP server on loopback, with
 // ports chosen by the OS.
 func startCluster(cfg clusterConfig) (*cluster, error) {
 	c := &cluster{
-		dir: cfg.Dir, timeout: cfg.Timeout, out: &syncWriter{w: cfg.Out}, logger: cfg.Logger,
+		dir: cfg.Dir, timeout: cfg.Timeout, out: &syncWriter{w: cfg.Out}, logger: cfg.Logger, snapEnt: cfg.SnapshotEntries,
 		servers: map[raft.NodeID]*server{}, https: map[raft.NodeID]*http.Server{},
 		urls: map[raft.NodeID]string{}, addrs: map[raft.NodeID]string{}, trs: map[raft.NodeID]*tcpnet.Transport{},
 	}
@@ -130,6 +133,8 @@ func (c *cluster) start(id raft.NodeID) error {
 		Transport: tr,
 		Metrics:   &announcer{id: id, url: c.urls[id], out: c.out},
 		Logger:    c.logger,
+
+		SnapshotEntries: c.snapEnt,
 	})
 	if err != nil {
 		return err
@@ -201,7 +206,14 @@ func (a *announcer) Election(term uint64, won bool) {
 func (a *announcer) CommitLatency(time.Duration)     {}
 func (a *announcer) FsyncLatency(time.Duration, int) {}
 func (a *announcer) ApplyLag(uint64)                 {}
-func (a *announcer) SnapshotBytes(bool, int)         {}
+
+// SnapshotBytes reports the chunks of a snapshot that a node receives
+// because it fell too far behind for the leader's log to catch it up.
+func (a *announcer) SnapshotBytes(sent bool, n int) {
+	if !sent {
+		a.out.printf("%s received %d bytes of snapshot from the leader\n", a.id, n)
+	}
+}
 
 // syncWriter serializes writes from several goroutines.
 type syncWriter struct {

@@ -99,7 +99,9 @@ func (c *client) leader(cl *cluster, running ...raft.NodeID) raft.NodeID {
 func TestClusterSurvivesLeaderCrash(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var out syncBuffer
-	cl, err := startCluster(clusterConfig{Nodes: 3, Dir: t.TempDir(), Timeout: 5 * time.Second, Out: &out})
+	// Snapshots every 16 entries, and 16 kept behind each: the stopped
+	// leader misses more than that, so it catches up from a snapshot.
+	cl, err := startCluster(clusterConfig{Nodes: 3, Dir: t.TempDir(), Timeout: 5 * time.Second, Out: &out, SnapshotEntries: 16})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, cl.close()) }()
 	c := newClient(t)
@@ -170,7 +172,7 @@ func TestClusterSurvivesLeaderCrash(t *testing.T) {
 	// deletes.
 	lead := c.leader(cl, survivors...)
 	require.NotEqual(t, old, lead)
-	for i := range 6 {
+	for i := range 40 {
 		put(survivors[i%2], fmt.Sprintf("k%d", 10+i), fmt.Sprintf("after%d", i))
 	}
 	put(survivors[1], "k0", "overwritten")
@@ -184,6 +186,7 @@ func TestClusterSurvivesLeaderCrash(t *testing.T) {
 	close(stopWriter)
 	written := <-writerDone
 	require.NotEmpty(t, written, "the writer got nothing acknowledged")
+	t.Logf("leader %s stopped, %s took over; the writer got %d writes acknowledged", old, lead, len(written))
 	for k, v := range written {
 		acked[k] = v
 	}
@@ -205,6 +208,7 @@ func TestClusterSurvivesLeaderCrash(t *testing.T) {
 	code, body = c.do("GET", cl.urls[old]+"/keys/k0?stale=true", "")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "overwritten", body)
+	require.Contains(t, out.String(), string(old)+" received", "the restarted node caught up without a snapshot")
 }
 
 func TestBadRequests(t *testing.T) {

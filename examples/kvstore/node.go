@@ -21,6 +21,12 @@ type replicaConfig struct {
 	Transport *tcpnet.Transport // the replica owns it from then on and closes it
 	Metrics   raft.Metrics      // optional
 	Logger    *slog.Logger      // nil is silent
+
+	// SnapshotEntries is how many entries a node applies between
+	// snapshots, and how many it keeps in its log behind one. Zero means
+	// raft's defaults (10000 and 1024); the test makes it small so that
+	// snapshots are taken, restored and sent to a node that fell behind.
+	SnapshotEntries uint64
 }
 
 // replica is one running node of the store: the state machine, the raft.Node
@@ -57,15 +63,17 @@ func startReplica(cfg replicaConfig) (*replica, error) {
 			ID:     cfg.ID,
 			Voters: cfg.Voters,
 			// Each node draws its own seed so that election timeouts differ.
-			Seed:   rand.Uint64(),
-			Logger: cfg.Logger,
+			Seed:            rand.Uint64(),
+			SnapshotEntries: cfg.SnapshotEntries,
+			Logger:          cfg.Logger,
 		},
-		Transport:    cfg.Transport,
-		Storage:      storage,
-		StateMachine: r.store,
-		Sessions:     true,
-		Metrics:      cfg.Metrics,
-		Logger:       cfg.Logger,
+		SnapshotKeepEntries: cfg.SnapshotEntries,
+		Transport:           cfg.Transport,
+		Storage:             storage,
+		StateMachine:        r.store,
+		Sessions:            true,
+		Metrics:             cfg.Metrics,
+		Logger:              cfg.Logger,
 	})
 	if err == nil {
 		err = r.node.Start()
