@@ -131,7 +131,7 @@ type statusView struct {
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	v := statusView{ID: s.id, Stopped: true}
+	v := statusView{ID: s.id, Role: "stopped", Stopped: true}
 	if rep := s.replica(); rep != nil {
 		st := rep.node.Status()
 		v = statusView{
