@@ -25,21 +25,17 @@ const clusterName = "kvstore"
 // A node can be stopped and started again through its HTTP server
 // (POST /admin/stop, POST /admin/start), which stays up meanwhile.
 type cluster struct {
-	dir     string
-	ids     []raft.NodeID
-	timeout time.Duration
-	out     *syncWriter
-	logger  *slog.Logger
-	snapEnt uint64
+	cfg clusterConfig
+	ids []raft.NodeID
+	out *syncWriter
 
 	servers map[raft.NodeID]*server
 	https   map[raft.NodeID]*http.Server
 	urls    map[raft.NodeID]string
 	httpWG  sync.WaitGroup
 
-	mu    sync.Mutex                        // serializes starting and stopping nodes
-	addrs map[raft.NodeID]string            // where each node's transport listens
-	trs   map[raft.NodeID]*tcpnet.Transport // the running nodes' transports
+	mu    sync.Mutex             // serializes starting and stopping nodes
+	addrs map[raft.NodeID]string // where each node's transport listens
 }
 
 // clusterConfig configures the demo cluster.
@@ -57,9 +53,9 @@ type clusterConfig struct {
 // ports chosen by the OS.
 func startCluster(cfg clusterConfig) (*cluster, error) {
 	c := &cluster{
-		dir: cfg.Dir, timeout: cfg.Timeout, out: &syncWriter{w: cfg.Out}, logger: cfg.Logger, snapEnt: cfg.SnapshotEntries,
+		cfg: cfg, out: &syncWriter{w: cfg.Out},
 		servers: map[raft.NodeID]*server{}, https: map[raft.NodeID]*http.Server{},
-		urls: map[raft.NodeID]string{}, addrs: map[raft.NodeID]string{}, trs: map[raft.NodeID]*tcpnet.Transport{},
+		urls: map[raft.NodeID]string{}, addrs: map[raft.NodeID]string{},
 	}
 	for i := range cfg.Nodes {
 		c.ids = append(c.ids, raft.NodeID(fmt.Sprintf("n%d", i+1)))
@@ -115,31 +111,31 @@ func (c *cluster) start(id raft.NodeID) error {
 			peers[p] = addr
 		}
 	}
-	tr, err := tcpnet.New(tcpnet.Config{NodeID: id, ClusterName: clusterName, ListenAddr: "127.0.0.1:0", Peers: peers, Logger: c.logger})
+	tr, err := tcpnet.New(tcpnet.Config{NodeID: id, ClusterName: clusterName, ListenAddr: "127.0.0.1:0", Peers: peers, Logger: c.cfg.Logger})
 	if err != nil {
 		return err
 	}
 	c.addrs[id] = tr.Addr().String()
-	for p, ptr := range c.trs {
-		if err := ptr.SetPeer(id, c.addrs[id]); err != nil {
-			_ = tr.Close()
-			return fmt.Errorf("tell %s where %s is: %w", p, id, err)
+	for p, ps := range c.servers {
+		if rep := ps.replica(); rep != nil {
+			if err := rep.tr.SetPeer(id, c.addrs[id]); err != nil {
+				_ = tr.Close()
+				return fmt.Errorf("tell %s where %s is: %w", p, id, err)
+			}
 		}
 	}
 	rep, err := startReplica(replicaConfig{
-		ID:        id,
-		Voters:    c.ids,
-		Dir:       filepath.Join(c.dir, string(id)),
-		Transport: tr,
-		Metrics:   &announcer{id: id, url: c.urls[id], out: c.out},
-		Logger:    c.logger,
-
-		SnapshotEntries: c.snapEnt,
+		ID:              id,
+		Voters:          c.ids,
+		Dir:             filepath.Join(c.cfg.Dir, string(id)),
+		Transport:       tr,
+		Metrics:         &announcer{id: id, url: c.urls[id], out: c.out},
+		Logger:          c.cfg.Logger,
+		SnapshotEntries: c.cfg.SnapshotEntries,
 	})
 	if err != nil {
 		return err
 	}
-	c.trs[id] = tr
 	s.mu.Lock()
 	s.rep = rep
 	s.mu.Unlock()
@@ -160,7 +156,6 @@ func (c *cluster) stop(id raft.NodeID) error {
 	if rep == nil {
 		return fmt.Errorf("%s is not running", id)
 	}
-	delete(c.trs, id)
 	return rep.close()
 }
 
