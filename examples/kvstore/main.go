@@ -81,6 +81,8 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	switch {
 	case o.MakeCerts:
 		return makeCerts(out, o)
+	case o.ID == "" && (o.Peers != "" || o.TLSDir != ""):
+		return errors.New("-peers and -tls-dir need -id: without it the demo cluster runs in this process, on loopback")
 	case o.ID == "":
 		return runCluster(ctx, out, o, logger)
 	default:

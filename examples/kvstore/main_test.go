@@ -333,6 +333,7 @@ func TestParsePeers(t *testing.T) {
 	require.ErrorContains(t, run(context.Background(), io.Discard, options{ID: "n4", Peers: "n1=127.0.0.1:1"}), "must include this node")
 	require.Error(t, run(context.Background(), io.Discard, options{ID: "n1", Peers: "n1=127.0.0.1:0", TLSDir: t.TempDir()}))
 	require.ErrorContains(t, run(context.Background(), io.Discard, options{MakeCerts: true, Peers: "n1=h:1"}), "needs -tls-dir")
+	require.ErrorContains(t, run(context.Background(), io.Discard, options{Peers: "n1=h:1"}), "need -id")
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
