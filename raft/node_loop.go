@@ -21,8 +21,13 @@ type loopState struct {
 	// forgotten one's reference.
 	fwdSent uint64
 	ticks   uint64
-	// persisting is set while a batch is out for Save.
-	persisting bool
+	// persisting is set while a batch is out for Save; appliedEarly when
+	// its Apply was handed out before the Save.
+	persisting   bool
+	appliedEarly bool
+	// savedTerm and savedVote are the HardState's last saved term and vote.
+	savedTerm uint64
+	savedVote NodeID
 
 	// props and reads were received since the last flush and go to the
 	// core together, so concurrent callers share one batch.
@@ -90,6 +95,7 @@ func (l *loopState) init(n *Node) {
 	l.readBatches = make(map[uint64]*readBatch)
 	st := l.core.Status()
 	l.state, l.lead, l.term = st.State, st.Lead, st.Term
+	l.savedTerm, l.savedVote = st.Term, st.Vote
 	l.handedOut = max(st.Applied, n.applied.Load())
 }
 

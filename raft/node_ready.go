@@ -160,16 +160,37 @@ func (l *loopState) handleReady(rd *Ready) {
 		clear(l.transfers)
 		l.transfers = l.transfers[:0]
 	}
-	if rd.Persist.IsEmpty() || n.pers.inline {
-		var err error
-		if !rd.Persist.IsEmpty() {
-			err = n.pers.save(rd)
-		}
-		l.persisted(rd, err)
+	// Entries committed in an earlier batch are durable here already (and
+	// on a quorum): apply them now, in parallel with this batch's disk
+	// write, rather than after it.
+	l.appliedEarly = len(rd.Apply) > 0 && rd.Persist.Snapshot == nil &&
+		(len(rd.Persist.Entries) == 0 || rd.Apply[len(rd.Apply)-1].Index < rd.Persist.Entries[0].Index)
+	if l.appliedEarly {
+		l.handOut(rd.Apply, rd.SnapshotDue)
+	}
+	switch {
+	case rd.Persist.IsEmpty() || (!n.pers.inline && !l.needsSave(&rd.Persist)):
+		l.persisted(rd, nil)
+		return
+	case n.pers.inline:
+		l.persisted(rd, n.pers.save(rd))
 		return
 	}
 	l.persisting = true
 	n.pers.reqc <- rd
+}
+
+// needsSave reports whether p must be written before the batch goes on. A
+// HardState that differs from the saved one only in its commit index need
+// not be: the commit index is persisted only to shorten restarts (a
+// restarted node learns it again from the leader), and skipping it saves
+// an fsync on every commit, on the path of every proposal.
+func (l *loopState) needsSave(p *Persist) bool {
+	if len(p.Entries) > 0 || p.Snapshot != nil || p.ConfState != nil {
+		return true
+	}
+	hs := p.HardState
+	return !hs.IsEmpty() && (hs.Term != l.savedTerm || hs.Vote != l.savedVote)
 }
 
 // persisted finishes a batch whose Persist step is durable.
@@ -179,11 +200,14 @@ func (l *loopState) persisted(rd *Ready, err error) {
 		l.fatal(fmt.Errorf("%w: %w", ErrStorage, err))
 		return
 	}
+	if hs := rd.Persist.HardState; !hs.IsEmpty() {
+		l.savedTerm, l.savedVote = hs.Term, hs.Vote
+	}
 	l.send(rd.Persisted())
 	if s := rd.Persist.Snapshot; s != nil {
 		l.restored(s)
 	}
-	if len(rd.Apply) > 0 {
+	if len(rd.Apply) > 0 && !l.appliedEarly {
 		l.handOut(rd.Apply, rd.SnapshotDue)
 	}
 	if err := l.core.Advance(rd); err != nil {
