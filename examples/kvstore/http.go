@@ -71,8 +71,13 @@ func (s *server) withReplica(h func(context.Context, *replica, string, http.Resp
 
 func (s *server) put(ctx context.Context, rep *replica, key string, w http.ResponseWriter, r *http.Request) {
 	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxValueLen))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		http.Error(w, fmt.Sprintf("value longer than %d bytes", maxValueLen), http.StatusRequestEntityTooLarge)
+		return
+	}
 	if err != nil {
-		http.Error(w, fmt.Sprintf("value: %v (at most %d bytes)", err, maxValueLen), http.StatusRequestEntityTooLarge)
+		http.Error(w, "reading the value: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if err := rep.write(ctx, command{Op: opPut, Key: key, Value: string(value)}); err != nil {
