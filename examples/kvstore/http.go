@@ -156,7 +156,7 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 
 // writeError maps a failed call to an HTTP status: 503 when the cluster
 // could not serve the request in time (no leader, no quorum, node stopped),
-// 504 when the request's time ran out while waiting. After either, a write
+// 504 when the request's time ran out while it waited for an answer. After either, a write
 // may or may not have been applied (a proposal can commit after its caller
 // gave up); only a 2xx means it was. PUT and DELETE are idempotent, so a
 // client retries them.
@@ -165,7 +165,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		code = http.StatusGatewayTimeout
-	case retryable(err), errors.Is(err, raft.ErrQuorumLost), errors.Is(err, raft.ErrOutcomeUnknown), errors.Is(err, raft.ErrStopped):
+	case retryable(err), errors.Is(err, raft.ErrOutcomeUnknown), errors.Is(err, raft.ErrStopped):
 		code = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, errCorrupt):

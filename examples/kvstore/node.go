@@ -95,12 +95,15 @@ func (r *replica) close() error {
 }
 
 // retryable reports whether a failed call may succeed if made again soon:
-// no leader is known yet (an election is under way), or the leader is busy.
-// Other errors are final: the node stopped, the request's time ran out, or
-// the cluster lost its quorum (ErrQuorumLost: no leader for two election
-// timeouts), which is better reported at once than waited out.
+// no leader is known (an election is under way, or the node has heard from
+// no leader for an election timeout, ErrQuorumLost), or the leader is busy.
+// A failover looks like a lost quorum until the new leader is elected, so
+// retrying rides it out; when the quorum is really gone, the request fails
+// at its deadline. Other errors are final: the node stopped, or the
+// request's time ran out.
 func retryable(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) ||
+		errors.Is(err, raft.ErrQuorumLost) ||
 		errors.Is(err, raft.ErrProposalDropped) ||
 		errors.Is(err, raft.ErrTransferInProgress)
 }
