@@ -75,7 +75,7 @@ func TestLinearizableThroughCrashes(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
-	cl, err := startCluster(clusterConfig{Nodes: 3, Dir: t.TempDir(), Timeout: 2 * time.Second, Out: io.Discard, SnapshotEntries: 32})
+	cl, err := startCluster(clusterConfig{Nodes: 3, Dir: t.TempDir(), Timeout: time.Second, Out: io.Discard, SnapshotEntries: 32})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, cl.close()) }()
 
@@ -89,7 +89,7 @@ func TestLinearizableThroughCrashes(t *testing.T) {
 	}
 	done := make(chan struct{})
 	var clients sync.WaitGroup
-	for w := range 4 {
+	for w := range 8 {
 		hc := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 		rng := rand.New(rand.NewPCG(seed, uint64(w)))
 		clients.Go(func() {
