@@ -88,6 +88,9 @@ func TestLinearizableThroughCrashes(t *testing.T) {
 		history = append(history, op)
 	}
 	done := make(chan struct{})
+	// answered gets a token for each request the cluster answered, however
+	// it did: faults are paced by the clients' progress, not by the clock.
+	answered := make(chan struct{}, 1024)
 	var clients sync.WaitGroup
 	for w := range 8 {
 		hc := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
@@ -134,32 +137,49 @@ func TestLinearizableThroughCrashes(t *testing.T) {
 				case code == http.StatusNoContent:
 					op.Output = kvOutput{}
 					record(op)
-				case in.op == "get":
 				case code == http.StatusServiceUnavailable && strings.Contains(answer, "is stopped"):
-					// Refused before it was proposed.
+					continue // refused before it reached the cluster
+				case in.op == "get":
 				default:
 					op.Output, op.Return = kvOutput{}, math.MaxInt64
 					record(op)
 				}
-				if code != http.StatusOK && code != http.StatusNoContent && code != http.StatusNotFound {
-					// Back off while the cluster is down, which also
-					// keeps the open writes, and the checker's work, few.
-					t := time.NewTimer(100 * time.Millisecond)
-					select {
-					case <-t.C:
-					case <-done:
-						t.Stop()
-					}
+				select {
+				case answered <- struct{}{}:
+				default:
 				}
 			}
 		})
 	}
+	stopClients := sync.OnceFunc(func() {
+		close(done)
+		clients.Wait()
+	})
+	defer stopClients() // if the test fails before they are stopped
+	awaitAnswers := func(n int) {
+		timeout := time.NewTimer(30 * time.Second)
+		defer timeout.Stop()
+		for range n {
+			select {
+			case <-answered:
+			case <-timeout.C:
+				t.Fatalf("the cluster answered no request for 30 s")
+			}
+		}
+	}
 
-	// Stop or start a random node every 100 to 400 ms.
+	// Stop or start a random node, a dozen times, once the clients have
+	// had some answers. With two nodes stopped the cluster has no quorum
+	// and answers slowly (each request waits for its deadline), so the
+	// next change comes sooner.
 	rng := rand.New(rand.NewPCG(seed, math.MaxUint64))
 	stopped := map[raft.NodeID]bool{}
 	for range 12 {
-		<-time.After(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+		if len(stopped) < 2 {
+			awaitAnswers(30)
+		} else {
+			awaitAnswers(4)
+		}
 		id := cl.ids[rng.IntN(len(cl.ids))]
 		switch {
 		case stopped[id]:
@@ -176,8 +196,7 @@ func TestLinearizableThroughCrashes(t *testing.T) {
 	// Let the clients see the whole cluster again before they stop.
 	c := newClient(t)
 	c.leader(cl, cl.ids...)
-	close(done)
-	clients.Wait()
+	stopClients()
 
 	require.NotEmpty(t, history)
 	res, info := porcupine.CheckOperationsVerbose(kvModel, history, 30*time.Second)
