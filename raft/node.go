@@ -98,7 +98,9 @@ type NodeConfig struct {
 // NodeStorage is what a Node writes its log to. MemoryStorage and
 // WALStorage satisfy it. Its methods must be safe for concurrent use: the
 // node saves batches on one goroutine while the core reads the log on
-// another and snapshots are written on a third.
+// another and snapshots are written on a third. Its snapshots must come
+// from a Node (which frames the state machine's bytes with the session
+// table): start a Node on an empty storage or on one a Node wrote.
 type NodeStorage interface {
 	Storage
 	// Save makes a batch's Persist step durable.

@@ -103,8 +103,12 @@ func (l *loopState) encodeProposals(rs []*request) [][]byte {
 	for _, r := range rs {
 		start := len(buf)
 		buf = appendSessionHeader(buf, sessions, r)
+		cmd := len(buf)
 		buf = append(buf, r.data...)
 		datas = append(datas, buf[start:len(buf):len(buf)])
+		// From now on r holds the copy: a caller that gave up may reuse
+		// its slice while r is forwarded again or proposed again.
+		r.data = buf[cmd:len(buf):len(buf)]
 	}
 	l.dataScratch = datas
 	return datas
