@@ -126,6 +126,10 @@ func (n *Node) run() {
 				if n.ctx.Err() != nil {
 					return
 				}
+				// The batch may have changed the leader or sent lost
+				// proposals back to l.props.
+				l.observe()
+				l.flush()
 				continue
 			}
 		}
