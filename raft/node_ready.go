@@ -85,7 +85,8 @@ func (l *loopState) flushProposals() {
 			l.fatal(err)
 		}
 	}
-	clear(l.props[:cap(l.props)][:0])
+	// Drop the backing array's references to the requests handed on.
+	clear(l.props[len(l.props):cap(l.props)])
 }
 
 // encodeProposals copies the commands of rs, with their session headers,
