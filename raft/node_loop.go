@@ -65,9 +65,10 @@ type loopState struct {
 	snapBytes  uint64
 	snapWanted bool
 
-	dataScratch   [][]byte
-	decodeErrs    int
-	lastDecodeLog time.Time
+	dataScratch     [][]byte
+	decodeErrs      int
+	lastDecodeLog   time.Time
+	lastTooLargeLog time.Time
 }
 
 // propBatch is proposals submitted to the core under one reference: their
