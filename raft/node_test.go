@@ -934,3 +934,49 @@ func TestNodeCommandTooLarge(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// failingSM fails Apply on the command "boom".
+type failingSM struct{ *kvSM }
+
+var errBoom = errors.New("boom")
+
+func (s failingSM) Apply(cmds []raft.Command) error {
+	for _, c := range cmds {
+		if string(c.Data) == "boom" {
+			return errBoom
+		}
+	}
+	return s.kvSM.Apply(cmds)
+}
+
+// TestNodeStateMachineErrorStops checks that an Apply error stops the node:
+// its calls fail with ErrStopped wrapping the error, and Close returns it.
+func TestNodeStateMachineErrorStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) {
+			cfg.StateMachine = failingSM{cfg.StateMachine.(*kvSM)}
+		})
+		lead := c.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.nodes[lead].Propose(ctx, []byte("boom"))
+		require.ErrorIs(t, err, raft.ErrStopped)
+		require.ErrorIs(t, err, errBoom)
+		_, err = c.nodes[lead].Propose(ctx, []byte("a=1"))
+		require.ErrorIs(t, err, raft.ErrStopped)
+		st := c.nodes[lead].Status()
+		require.True(t, st.Stopped)
+		require.ErrorIs(t, st.Err, errBoom)
+		require.ErrorIs(t, c.nodes[lead].Close(), errBoom)
+		require.ErrorIs(t, c.nodes[lead].Close(), errBoom, "Close is idempotent")
+		// The followers may or may not have learnt that "boom" committed.
+		for _, id := range c.ids {
+			if id != lead {
+				if err := c.nodes[id].Close(); err != nil {
+					require.ErrorIs(t, err, errBoom)
+				}
+			}
+		}
+		require.NoError(t, c.net.Close())
+	})
+}
