@@ -29,6 +29,9 @@ const (
 	// node keeps when it compacts its log, so that a follower slightly
 	// behind catches up with entries rather than a whole snapshot.
 	DefaultSnapshotKeepEntries = 1024
+	// DefaultMaxCommandBytes bounds one command: the transports' default
+	// payload limit less room for the message around it.
+	DefaultMaxCommandBytes = transport.DefaultMaxPayload - 4096
 	// DefaultMaxSessions bounds the client sessions remembered when
 	// NodeConfig.Sessions is on; the least recently used is forgotten
 	// first, the same way on every node.
@@ -81,6 +84,13 @@ type NodeConfig struct {
 	// SnapshotKeepEntries is how many entries before a snapshot's index the
 	// log keeps when it is compacted. Default 1024.
 	SnapshotKeepEntries uint64
+	// MaxCommandBytes bounds the size of one command; Propose fails with
+	// ErrCommandTooLarge above it. A larger entry would travel alone in an
+	// append message the transport refuses, and nothing after it could
+	// commit. Keep it below the transport's payload limit (minus a few
+	// hundred bytes) if that was lowered, and keep Raft.MaxMsgBytes below
+	// that limit too. Default transport.DefaultMaxPayload - 4 KiB.
+	MaxCommandBytes int
 	// Sessions turns on client sessions (ProposeSession): each entry then
 	// carries a small header, and the table of clients' latest requests is
 	// part of the replicated state and of snapshots. It must be the same on
@@ -98,7 +108,9 @@ type NodeConfig struct {
 // NodeStorage is what a Node writes its log to. MemoryStorage and
 // WALStorage satisfy it. Its methods must be safe for concurrent use: the
 // node saves batches on one goroutine while the core reads the log on
-// another and snapshots are written on a third.
+// another and snapshots are written on a third. Its snapshots must come
+// from a Node (which frames the state machine's bytes with the session
+// table): start a Node on an empty storage or on one a Node wrote.
 type NodeStorage interface {
 	Storage
 	// Save makes a batch's Persist step durable.
@@ -123,6 +135,9 @@ func (c *NodeConfig) Validate() error {
 	}
 	if c.TickInterval < 0 {
 		return fmt.Errorf("%w: negative TickInterval", ErrInvalidConfig)
+	}
+	if c.MaxCommandBytes < 0 {
+		return fmt.Errorf("%w: negative MaxCommandBytes", ErrInvalidConfig)
 	}
 	if c.MaxSessions < 0 {
 		return fmt.Errorf("%w: negative MaxSessions", ErrInvalidConfig)
@@ -165,6 +180,9 @@ func (c *NodeConfig) withDefaults() NodeConfig {
 	if n.MaxSessions == 0 {
 		n.MaxSessions = DefaultMaxSessions
 	}
+	if n.MaxCommandBytes == 0 {
+		n.MaxCommandBytes = DefaultMaxCommandBytes
+	}
 	return n
 }
 
@@ -189,6 +207,10 @@ type Node struct {
 	donec chan struct{}
 	ctx   context.Context // cancelled with stopc, for Transport.Send
 	stop  context.CancelFunc
+
+	// encMu orders enqueue against Close: closing is set under it.
+	encMu   sync.RWMutex
+	closing bool
 
 	mu       sync.Mutex
 	started  bool
@@ -279,6 +301,9 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	close(n.stopc)
 	n.stop()
+	n.encMu.Lock()
+	n.closing = true
+	n.encMu.Unlock()
 	n.wg.Wait()
 	// Answer what the goroutines left behind, and calls still queued.
 	n.loop.failAll(n.stoppedErr())
@@ -316,6 +341,9 @@ func (n *Node) setFatal(err error) {
 			n.log.Error("raft node stopped", "id", string(n.id), "err", err)
 		}
 		n.stop()
+		// Answer every pending call now rather than when the user gets
+		// round to Close; the user's Close returns the same error.
+		go n.Close()
 	}
 }
 
@@ -326,33 +354,54 @@ func (n *Node) stoppedErr() error {
 	return ErrStopped
 }
 
-// do hands r to the loop and waits for its answer.
+// do hands r to the loop and waits for its answer. Every request that
+// enters reqc is answered exactly once, at the latest by Close, so the
+// wait needs no other channel than r's and ctx's: proposers do not contend
+// on channels shared by the whole node.
 func (n *Node) do(ctx context.Context, r *request) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	select {
-	case n.reqc <- r:
-	case <-n.ctx.Done():
-		return nil, n.stoppedErr()
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := n.enqueue(ctx, r); err != nil {
+		return nil, err
+	}
+	var rep reply
+	if done := ctx.Done(); done == nil {
+		rep = <-r.done
+	} else {
+		select {
+		case rep = <-r.done:
+		case <-done:
+			// The node still holds r and answers it into its buffer
+			// later: it must not be reused.
+			return nil, ctx.Err()
+		}
+	}
+	n.reqs.put(r)
+	return rep.val, rep.err
+}
+
+// enqueue puts r in reqc unless the node is closing. Close takes encMu
+// exclusively before it drains reqc, so nothing enters reqc after the
+// drain.
+func (n *Node) enqueue(ctx context.Context, r *request) error {
+	n.encMu.RLock()
+	defer n.encMu.RUnlock()
+	if n.closing {
+		return n.stoppedErr()
 	}
 	select {
-	case rep := <-r.done:
-		n.reqs.put(r)
-		return rep.val, rep.err
+	case n.reqc <- r:
+		return nil
+	default:
+	}
+	select {
+	case n.reqc <- r:
+		return nil
+	case <-n.ctx.Done():
+		return n.stoppedErr()
 	case <-ctx.Done():
-		// The loop still holds r and answers it into its buffer later:
-		// it must not be reused.
-		return nil, ctx.Err()
-	case <-n.donec:
-		select {
-		case rep := <-r.done:
-			return rep.val, rep.err
-		default:
-			return nil, n.stoppedErr()
-		}
+		return ctx.Err()
 	}
 }
 
@@ -367,14 +416,18 @@ func (n *Node) do(ctx context.Context, r *request) (any, error) {
 // ErrQuorumLost when the leader lost its quorum, or this node has not heard
 // from a leader for an election timeout (then calls fail at once until it
 // does); ErrOutcomeUnknown when this node cannot tell whether the entry was
-// applied; ErrStopped; ctx's error.
+// applied; ErrCommandTooLarge for a cmd above NodeConfig.MaxCommandBytes;
+// ErrStopped; ctx's error.
 //
-// An error that matches ErrProposalDropped or ErrNotLeader guarantees the
-// command was not applied (an ErrQuorumLost error for a call that never
-// left this node matches ErrNotLeader too). After any other error the
-// command may or may not be applied, now or later: use ProposeSession to
-// retry those safely.
+// An error that matches ErrProposalDropped, ErrCommandTooLarge or
+// ErrNotLeader guarantees the command was not applied (an ErrQuorumLost
+// error for a call that never left this node matches ErrNotLeader too).
+// After any other error the command may or may not be applied, now or
+// later: use ProposeSession to retry those safely.
 func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
+	if len(cmd) > n.cfg.MaxCommandBytes {
+		return nil, fmt.Errorf("%w: %d bytes, NodeConfig.MaxCommandBytes is %d", ErrCommandTooLarge, len(cmd), n.cfg.MaxCommandBytes)
+	}
 	r := n.reqs.get(reqPropose)
 	r.data = cmd
 	return n.do(ctx, r)
@@ -394,6 +447,9 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 func (n *Node) ProposeSession(ctx context.Context, client, seq uint64, cmd []byte) (any, error) {
 	if !n.cfg.Sessions {
 		return nil, fmt.Errorf("%w: ProposeSession needs NodeConfig.Sessions", ErrInvalidConfig)
+	}
+	if len(cmd) > n.cfg.MaxCommandBytes {
+		return nil, fmt.Errorf("%w: %d bytes, NodeConfig.MaxCommandBytes is %d", ErrCommandTooLarge, len(cmd), n.cfg.MaxCommandBytes)
 	}
 	r := n.reqs.get(reqPropose)
 	r.data = cmd

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -57,13 +58,17 @@ type loopState struct {
 	// heard is the tick this node last heard from a leader (or led);
 	// quorumLost is set while that is an election timeout ago.
 	heard      uint64
+	everHeard  bool
 	quorumLost bool
-	// snapBytes counts entry bytes handed out since the last snapshot.
-	snapBytes uint64
+	// snapBytes counts entry bytes handed out since the last snapshot;
+	// snapWanted is set while a snapshot is due but held off.
+	snapBytes  uint64
+	snapWanted bool
 
-	dataScratch   [][]byte
-	decodeErrs    int
-	lastDecodeLog time.Time
+	dataScratch     [][]byte
+	decodeErrs      int
+	lastDecodeLog   time.Time
+	lastTooLargeLog time.Time
 }
 
 // propBatch is proposals submitted to the core under one reference: their
@@ -123,6 +128,10 @@ func (n *Node) run() {
 				if n.ctx.Err() != nil {
 					return
 				}
+				// The batch may have changed the leader or sent lost
+				// proposals back to l.props.
+				l.observe()
+				l.flush()
 				continue
 			}
 		}
@@ -160,6 +169,17 @@ func (n *Node) run() {
 			l.handle(r)
 			for i := len(n.reqc); i > 0; i-- {
 				l.handle(<-n.reqc)
+			}
+			if len(l.props) < 8 && len(l.pending) >= 8 {
+				// Few proposals so far, but many callers are waiting for
+				// earlier ones: those just answered are about to propose
+				// again. Letting them run first makes one batch of what
+				// would be several (half the messages per command with 64
+				// proposers, ~15% less time). A lone caller is not held up.
+				runtime.Gosched()
+				for i := len(n.reqc); i > 0; i-- {
+					l.handle(<-n.reqc)
+				}
 			}
 		case res := <-n.pers.donec:
 			l.persisted(res.rd, res.err)
@@ -200,6 +220,7 @@ func (l *loopState) step(tm transport.Message) {
 	}
 	if (m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap) && m.From == l.core.lead {
 		l.heard = l.ticks
+		l.everHeard = true
 		l.quorumLost = false
 	}
 }
@@ -222,7 +243,7 @@ func (l *loopState) tick() {
 	}
 	if l.state == StateLeader {
 		l.heard = l.ticks
-	} else if l.ticks-l.heard >= et && !l.quorumLost {
+	} else if l.ticks-l.heard >= l.quorumTimeout(et) && !l.quorumLost {
 		// No word from a leader for an election timeout: fail what waits
 		// rather than let it hang, and fail new calls at once until a
 		// leader is heard from again.
@@ -233,6 +254,18 @@ func (l *loopState) tick() {
 		l.failPending(ErrQuorumLost)
 	}
 	l.unpark()
+}
+
+// quorumTimeout is how long a node may go without hearing from a leader
+// before its calls fail with ErrQuorumLost: one election timeout, or three
+// for a node that has not heard from any leader since it started, so calls
+// made while the first election runs (its timeout is randomized up to two
+// election timeouts) wait for it rather than fail.
+func (l *loopState) quorumTimeout(et uint64) uint64 {
+	if l.everHeard {
+		return et
+	}
+	return 3 * et
 }
 
 // retryForwarded forwards again, under the same reference, proposals whose
