@@ -1,0 +1,283 @@
+package raft_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/distkit/distkit/raft"
+	"github.com/distkit/distkit/transport/memnet"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests drive a raft.Node cluster over memnet through the failures a
+// deployment meets: the leader crashing, the leader cut off in a minority,
+// links that lose messages in one direction only, and every node restarted
+// in turn. Each checks that acknowledged writes survive and that calls that
+// cannot succeed fail fast instead of hanging.
+
+// itElection is the election timeout the tests run with: the default
+// ElectionTicks ticks of itTick.
+const itElection = raft.DefaultElectionTicks * itTick
+
+// itWrites tracks acknowledged writes, one unique key each, so that a test
+// can check that none was lost.
+type itWrites struct {
+	acked map[string]string
+	n     int
+}
+
+func newITWrites() *itWrites { return &itWrites{acked: map[string]string{}} }
+
+// put writes a new key through the leader (retrying) and records it.
+func (w *itWrites) put(t testing.TB, c *itCluster, timeout time.Duration) {
+	t.Helper()
+	w.n++
+	k, v := fmt.Sprintf("w%04d", w.n), fmt.Sprintf("v%04d", w.n)
+	require.NoError(t, c.putRetry(timeout, k, v))
+	w.acked[k] = v
+}
+
+// check requires every acknowledged write in state.
+func (w *itWrites) check(t testing.TB, state map[string]string) {
+	t.Helper()
+	for k, v := range w.acked {
+		require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
+	}
+}
+
+func TestNodeITLeaderCrashFailover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: 1, WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		for range 20 {
+			w.put(t, c, 5*time.Second)
+		}
+		_, term := c.leader()
+
+		require.NoError(t, c.kill(lead))
+		start := time.Now()
+		next := c.waitLeader(4*itElection, term)
+		t.Logf("killed leader %s (term %d); %s leads after %v", lead, term, next, time.Since(start))
+		require.NotEqual(t, lead, next)
+		for range 20 {
+			w.put(t, c, 5*time.Second)
+		}
+
+		require.NoError(t, c.revive(lead))
+		state := c.converge(20 * time.Second)
+		w.check(t, state)
+		node, _ := c.running(lead)
+		require.Equal(t, raft.StateFollower, node.Status().Role, "revived old leader")
+	})
+}
+
+func TestNodeITPartitionedLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 5, Seed: 2, WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		for range 10 {
+			w.put(t, c, 5*time.Second)
+		}
+		_, term := c.leader()
+
+		// Cut the leader and one follower off from the other three.
+		var minority, majority []raft.NodeID
+		minority = append(minority, lead)
+		for _, id := range c.ids {
+			if id == lead {
+				continue
+			}
+			if len(minority) < 2 {
+				minority = append(minority, id)
+			} else {
+				majority = append(majority, id)
+			}
+		}
+		c.net.Partition(minority, majority)
+		start := time.Now()
+
+		// Calls on the minority side must fail fast, not hang until their
+		// context ends: the old leader loses its quorum within about an
+		// election timeout (check-quorum), and its follower stops hearing a
+		// leader.
+		type outcome struct {
+			via     raft.NodeID
+			err     error
+			elapsed time.Duration
+		}
+		results := make(chan outcome, 4)
+		for i, id := range minority {
+			go func() {
+				err := c.put(id, 30*time.Second, "minority", fmt.Sprintf("m%d", i))
+				results <- outcome{id, err, time.Since(start)}
+			}()
+			go func() {
+				_, err := c.get(id, 30*time.Second, "minority", false)
+				results <- outcome{id, err, time.Since(start)}
+			}()
+		}
+
+		next := c.waitLeader(10*itElection, term)
+		require.Contains(t, majority, next)
+		for range 10 {
+			w.put(t, c, 5*time.Second)
+		}
+		for range 4 {
+			r := <-results
+			t.Logf("minority call via %s failed after %v: %v", r.via, r.elapsed, r.err)
+			require.Error(t, r.err, "minority call via %s succeeded", r.via)
+			require.True(t, itErrIs(r.err, raft.ErrQuorumLost, raft.ErrNotLeader),
+				"minority call via %s: want ErrQuorumLost or ErrNotLeader, got %v", r.via, r.err)
+			require.LessOrEqual(t, r.elapsed, 2*itElection+2*itTick, "minority call via %s took too long to fail", r.via)
+		}
+		node, _ := c.running(lead)
+		require.NotEqual(t, raft.StateLeader, node.Status().Role, "old leader still leads in the minority")
+
+		_, newTerm := c.leader()
+		c.net.Heal()
+		state := c.converge(20 * time.Second)
+		w.check(t, state)
+		// Pre-vote keeps the rejoining minority from deposing the leader.
+		lead2, term2 := c.leader()
+		require.Equal(t, next, lead2, "leadership changed when the partition healed")
+		require.Equal(t, newTerm, term2, "term rose when the partition healed")
+	})
+}
+
+func TestNodeITAsymmetricLinkLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// cut returns the directed link to cut, given the leader and a
+		// follower.
+		cut func(lead, f raft.NodeID) (from, to raft.NodeID)
+	}{
+		{"leader-to-follower", func(lead, f raft.NodeID) (raft.NodeID, raft.NodeID) { return lead, f }},
+		{"follower-to-leader", func(lead, f raft.NodeID) (raft.NodeID, raft.NodeID) { return f, lead }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newITCluster(t, itConfig{Size: 3, Seed: 3, WAL: true,
+					Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+				defer c.close()
+				w := newITWrites()
+				lead := c.waitLeader(10*time.Second, 0)
+				for range 5 {
+					w.put(t, c, 5*time.Second)
+				}
+				_, term := c.leader()
+				f := c.ids[0]
+				if f == lead {
+					f = c.ids[1]
+				}
+				from, to := tc.cut(lead, f)
+				c.net.Cut(from, to)
+
+				// The other follower still completes a quorum, so writes go
+				// on; and since it hears the leader, the cut-off follower's
+				// pre-votes fail and nobody's term moves.
+				end := time.Now().Add(5 * itElection)
+				for time.Now().Before(end) {
+					w.put(t, c, 5*time.Second)
+					pause(20 * time.Millisecond)
+				}
+				lead2, term2 := c.leader()
+				require.Equal(t, lead, lead2, "leader changed while %s->%s was cut", from, to)
+				require.Equal(t, term, term2, "term rose while %s->%s was cut", from, to)
+
+				c.net.Restore(from, to)
+				state := c.converge(20 * time.Second)
+				w.check(t, state)
+				lead3, term3 := c.leader()
+				require.Equal(t, lead, lead3)
+				require.Equal(t, term, term3)
+			})
+		})
+	}
+}
+
+func TestNodeITRollingRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A small snapshot threshold makes the restarts recover from a
+		// snapshot plus a log suffix, not from the log alone.
+		c := newITCluster(t, itConfig{Size: 3, Seed: 4, WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) { cfg.Raft.SnapshotEntries = 16 }})
+		defer c.close()
+		w := newITWrites()
+		c.waitLeader(10*time.Second, 0)
+		for range 10 {
+			w.put(t, c, 5*time.Second)
+		}
+		// Restart the followers first and the leader last, so that the
+		// leader's restart is the last step.
+		lead, _ := c.leader()
+		order := make([]raft.NodeID, 0, len(c.ids))
+		for _, id := range c.ids {
+			if id != lead {
+				order = append(order, id)
+			}
+		}
+		order = append(order, lead)
+		for _, id := range order {
+			require.NoError(t, c.stop(id), "stop %s", id)
+			for range 25 {
+				w.put(t, c, 10*time.Second)
+			}
+			require.NoError(t, c.start(id), "restart %s", id)
+			state := c.converge(20 * time.Second)
+			w.check(t, state)
+		}
+		for range 10 {
+			w.put(t, c, 5*time.Second)
+		}
+		w.check(t, c.converge(20*time.Second))
+		for _, id := range c.ids {
+			_, sm := c.running(id)
+			restores, _, _ := sm.counters()
+			require.Positive(t, restores, "%s restarted without restoring the snapshot", id)
+		}
+	})
+}
+
+// itStatusErr summarizes a node's view for failure messages.
+func itStatusErr(c *itCluster, id raft.NodeID) error {
+	node, _ := c.running(id)
+	if node == nil {
+		return fmt.Errorf("%s down", id)
+	}
+	st := node.Status()
+	return fmt.Errorf("%s: role %v term %d leader %s commit %d applied %d", id, st.Role, st.Term, st.Leader, st.Commit, st.Applied)
+}
+
+// itLeaderCall runs f on the current leader, retrying on a leader change
+// until it succeeds or timeout passes.
+func itLeaderCall(c *itCluster, timeout time.Duration, f func(ctx context.Context, n *raft.Node) error) error {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		lead, _ := c.leader()
+		node, _ := c.running(lead)
+		if node == nil {
+			pause(10 * time.Millisecond)
+			continue
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err = f(ctx, node)
+		cancel()
+		if err == nil || !itErrIs(err, raft.ErrNotLeader, raft.ErrQuorumLost, raft.ErrConfChangePending) {
+			return err
+		}
+		pause(20 * time.Millisecond)
+	}
+	return errors.Join(fmt.Errorf("not done within %v", timeout), err)
+}

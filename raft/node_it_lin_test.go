@@ -1,0 +1,354 @@
+package raft_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/distkit/distkit/raft"
+	"github.com/distkit/distkit/raft/wal"
+	"github.com/distkit/distkit/transport/memnet"
+	"github.com/stretchr/testify/require"
+)
+
+// This file checks that the runtime is linearizable: concurrent clients put
+// and get keys through every node of a cluster on memnet, with loss,
+// duplication, reordering, partitions, one-way cuts and crash-restarts on
+// the real WAL, and porcupine checks the recorded history against a
+// sequential key-value store. Gets are a ReadIndex or LeaseRead barrier
+// followed by a read of the serving node's own state machine.
+
+// linKVInput is one operation of the history.
+type linKVInput struct {
+	put   bool
+	lease bool
+	key   string
+	value string // put: the value written
+}
+
+// linKVModel is a map from keys to strings ("" when unset), partitioned by
+// key so that porcupine checks each key's history alone.
+var linKVModel = porcupine.Model{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		idx := map[string]int{}
+		var out [][]porcupine.Operation
+		for _, op := range h {
+			k := op.Input.(linKVInput).key
+			i, ok := idx[k]
+			if !ok {
+				i = len(out)
+				idx[k] = i
+				out = append(out, nil)
+			}
+			out[i] = append(out[i], op)
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(state, input, output any) (bool, any) {
+		in := input.(linKVInput)
+		if in.put {
+			return true, in.value
+		}
+		return output.(string) == state.(string), state
+	},
+	DescribeOperation: func(input, output any) string {
+		in := input.(linKVInput)
+		if in.put {
+			if output == nil {
+				return fmt.Sprintf("put(%s, %s) -> ?", in.key, in.value)
+			}
+			return fmt.Sprintf("put(%s, %s)", in.key, in.value)
+		}
+		how := "read-index"
+		if in.lease {
+			how = "lease"
+		}
+		return fmt.Sprintf("get(%s) %s -> %q", in.key, how, output)
+	},
+}
+
+// linUnknown is the return time of an operation whose outcome is unknown: a
+// put that failed or timed out may have taken effect, at any time after
+// its call, so it is open-ended.
+const linUnknown = math.MaxInt64 / 2
+
+// linHistory records operations with a logical clock: an atomic counter read
+// at each call and each return, so that an operation that returned before
+// another was called is ordered before it, whatever the virtual time.
+type linHistory struct {
+	clock atomic.Int64
+	mu    sync.Mutex
+	ops   []porcupine.Operation
+	stats struct{ puts, putsUnknown, gets, getsFailed int }
+}
+
+func (h *linHistory) now() int64 { return h.clock.Add(1) }
+
+func (h *linHistory) add(op porcupine.Operation) {
+	h.mu.Lock()
+	h.ops = append(h.ops, op)
+	h.mu.Unlock()
+}
+
+// linRun is one seed's run: the cluster, its clients and its fault schedule.
+type linRun struct {
+	t    *testing.T
+	seed uint64
+	c    *itCluster
+	hist *linHistory
+	keys int
+}
+
+// client runs operations against random nodes until stop is closed.
+func (r *linRun) client(id int, stop <-chan struct{}) {
+	rng := rand.New(rand.NewPCG(r.seed, uint64(id)+1))
+	ids := r.c.members()
+	for seq := 0; ; seq++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		via := ids[rng.IntN(len(ids))]
+		key := fmt.Sprintf("k%d", rng.IntN(r.keys))
+		switch rng.IntN(4) {
+		case 0, 1:
+			r.put(id, via, key, fmt.Sprintf("c%d-%d", id, seq))
+		case 2:
+			r.get(id, via, key, false)
+		default:
+			r.get(id, via, key, true)
+		}
+		pause(time.Duration(rng.Int64N(int64(20 * time.Millisecond))))
+	}
+}
+
+// put writes key=value through via and records it; any error leaves the
+// outcome unknown.
+func (r *linRun) put(client int, via raft.NodeID, key, value string) {
+	node, _ := r.c.running(via)
+	if node == nil {
+		return
+	}
+	in := linKVInput{put: true, key: key, value: value}
+	call := r.hist.now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, err := node.Propose(ctx, itCmd(key, value))
+	cancel()
+	ret := r.hist.now()
+	r.hist.mu.Lock()
+	r.hist.stats.puts++
+	if err != nil {
+		r.hist.stats.putsUnknown++
+		ret = linUnknown
+	}
+	r.hist.mu.Unlock()
+	var out any = ""
+	if err != nil {
+		out = nil
+	}
+	r.hist.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+}
+
+// get reads key through via and records it if it succeeded: a failed read
+// has no effect to check.
+func (r *linRun) get(client int, via raft.NodeID, key string, lease bool) {
+	node, sm := r.c.running(via)
+	if node == nil {
+		return
+	}
+	call := r.hist.now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	var err error
+	if lease {
+		err = node.LeaseRead(ctx)
+	} else {
+		err = node.ReadIndex(ctx)
+	}
+	cancel()
+	var v string
+	if err == nil {
+		v = sm.get(key)
+	}
+	ret := r.hist.now()
+	r.hist.mu.Lock()
+	r.hist.stats.gets++
+	if err != nil {
+		r.hist.stats.getsFailed++
+	}
+	r.hist.mu.Unlock()
+	if err != nil {
+		return
+	}
+	r.hist.add(porcupine.Operation{ClientId: client, Input: linKVInput{lease: lease, key: key}, Call: call, Output: v, Return: ret})
+}
+
+// faults runs the seed's fault schedule for d of virtual time and returns
+// a description of what it did.
+func (r *linRun) faults(d time.Duration, base memnet.Link) []string {
+	rng := rand.New(rand.NewPCG(r.seed, 0xfa017))
+	c := r.c
+	ids := c.members()
+	var log []string
+	note := func(format string, args ...any) {
+		log = append(log, fmt.Sprintf("%6dms ", time.Since(c.t0).Milliseconds())+fmt.Sprintf(format, args...))
+	}
+	down := map[raft.NodeID]bool{}
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		pause(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		switch rng.IntN(10) {
+		case 0: // a random two-way split
+			var a, b []raft.NodeID
+			for _, id := range ids {
+				if rng.IntN(2) == 0 {
+					a = append(a, id)
+				} else {
+					b = append(b, id)
+				}
+			}
+			c.net.Partition(a, b)
+			note("partition %v | %v", a, b)
+		case 1, 2:
+			c.net.Heal()
+			note("heal")
+		case 3:
+			if lead, _ := c.leader(); lead != raft.None {
+				c.net.Isolate(lead)
+				note("isolate leader %s", lead)
+			}
+		case 4:
+			from, to := ids[rng.IntN(len(ids))], ids[rng.IntN(len(ids))]
+			c.net.Cut(from, to)
+			note("cut %s -> %s", from, to)
+		case 5, 6: // crash a node (at most a minority at once) or bring one back
+			id := ids[rng.IntN(len(ids))]
+			if down[id] {
+				require.NoError(r.t, c.revive(id), "revive %s", id)
+				delete(down, id)
+				note("revive %s", id)
+			} else if 2*(len(down)+1) < len(ids) {
+				require.NoError(r.t, c.kill(id), "kill %s", id)
+				down[id] = true
+				note("kill %s", id)
+			}
+		case 7: // a restart in place, as a process that is redeployed
+			id := ids[rng.IntN(len(ids))]
+			if !down[id] {
+				require.NoError(r.t, c.restart(id), "restart %s", id)
+				note("restart %s", id)
+			}
+		case 8:
+			l := base
+			l.Loss = rng.Float64() * 0.2
+			l.Duplicate = rng.Float64() * 0.1
+			l.Reorder = rng.Float64() * 0.3
+			require.NoError(r.t, c.net.SetDefaultLink(l))
+			note("link loss %.2f dup %.2f reorder %.2f", l.Loss, l.Duplicate, l.Reorder)
+		case 9:
+			require.NoError(r.t, c.net.SetDefaultLink(base))
+			note("link reset")
+		}
+	}
+	c.net.Heal()
+	require.NoError(r.t, c.net.SetDefaultLink(base))
+	for id := range down {
+		require.NoError(r.t, c.revive(id), "revive %s", id)
+	}
+	note("heal, reset links, revive all")
+	return log
+}
+
+// runLinSeed runs one seed and returns its history and fault log.
+func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
+	size := 3
+	if seed%4 == 3 {
+		size = 5
+	}
+	lease := seed%2 == 0
+	hist := &linHistory{}
+	var faults []string
+	synctest.Test(t, func(t *testing.T) {
+		base := memnet.Link{Latency: time.Millisecond, Jitter: 3 * time.Millisecond, Loss: 0.02, Duplicate: 0.02,
+			Reorder: 0.05}
+		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, Sync: wal.SyncEveryBatch, Link: base,
+			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
+				cfg.Raft.LeaseReads = lease
+				cfg.Raft.SnapshotEntries = 64
+				cfg.Raft.SnapshotChunkBytes = 256
+				cfg.Raft.MaxMsgEntries = 8
+			}})
+		defer c.close()
+		r := &linRun{t: t, seed: seed, c: c, hist: hist, keys: 3}
+		c.waitLeader(20*time.Second, 0)
+
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for id := range size + 1 {
+			wg.Go(func() { r.client(id, stop) })
+		}
+		faults = r.faults(3*time.Second, base)
+		// Let the healed cluster serve the clients for a while, then stop
+		// them and read every key from every node.
+		pause(time.Second)
+		close(stop)
+		wg.Wait()
+		c.converge(30 * time.Second)
+		for i, id := range c.members() {
+			for k := range r.keys {
+				r.get(100+i, id, fmt.Sprintf("k%d", k), false)
+			}
+		}
+	})
+	return hist, faults, size
+}
+
+// TestNodeITLinearizability runs the key-value workload on 3- and 5-node
+// clusters under faults and requires porcupine to find every history
+// linearizable. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
+// (default 20); DISTKIT_RAFT_NODE_LIN_SEED runs that one seed alone.
+func TestNodeITLinearizability(t *testing.T) {
+	first, n := uint64(1), itEnvInt("DISTKIT_RAFT_NODE_LIN_SEEDS", 20)
+	if s := itEnvInt("DISTKIT_RAFT_NODE_LIN_SEED", 0); s > 0 {
+		first, n = uint64(s), 1
+	}
+	var ops, puts, unknown, gets, failedGets int
+	for seed := first; seed < first+uint64(n); seed++ {
+		hist, faults, size := runLinSeed(t, seed)
+		if t.Failed() {
+			t.Fatalf("seed %d (%d nodes) failed; replay with DISTKIT_RAFT_NODE_LIN_SEED=%d; faults:\n%s", seed, size, seed, joinLines(faults))
+		}
+		res, info := porcupine.CheckOperationsVerbose(linKVModel, hist.ops, 60*time.Second)
+		if res != porcupine.Ok {
+			path := filepath.Join(os.TempDir(), fmt.Sprintf("distkit-raft-node-lin-seed-%d.html", seed))
+			_ = porcupine.VisualizePath(linKVModel, info, path)
+			t.Fatalf("seed %d (%d nodes): history of %d operations is %v (visualization: %s); replay with DISTKIT_RAFT_NODE_LIN_SEED=%d; faults:\n%s",
+				seed, size, len(hist.ops), res, path, seed, joinLines(faults))
+		}
+		ops += len(hist.ops)
+		puts += hist.stats.puts
+		unknown += hist.stats.putsUnknown
+		gets += hist.stats.gets
+		failedGets += hist.stats.getsFailed
+	}
+	t.Logf("%d seeds from %d, 0 violations: %d operations checked (%d puts, %d of unknown outcome; %d gets, %d failed and left out)",
+		n, first, ops, puts, unknown, gets, failedGets)
+}
+
+func joinLines(lines []string) string {
+	var s string
+	for _, l := range lines {
+		s += "  " + l + "\n"
+	}
+	return s
+}

@@ -1,0 +1,271 @@
+package raft_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/distkit/distkit/raft"
+	"github.com/distkit/distkit/transport/memnet"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests change who is in the cluster and who leads it: a learner
+// catching up and being promoted, a node so far behind that it needs the
+// leader's snapshot, and leadership handed over while clients write.
+
+// waitCaughtUp waits until id has applied the leader's commit index.
+func (c *itCluster) waitCaughtUp(t testing.TB, id raft.NodeID, timeout time.Duration) {
+	t.Helper()
+	ok := waitFor(timeout, 5*time.Millisecond, func() bool {
+		lead, _ := c.leader()
+		ln, _ := c.running(lead)
+		node, _ := c.running(id)
+		return ln != nil && node != nil && node.Status().Applied >= ln.Status().Commit
+	})
+	require.True(t, ok, "%s did not catch up within %v: %v", id, timeout, itStatusErr(c, id))
+}
+
+func TestNodeITLearnerCatchUpAndPromotion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: 5, WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		w := newITWrites()
+		c.waitLeader(10*time.Second, 0)
+		for range 60 {
+			w.put(t, c, 5*time.Second)
+		}
+
+		// n4 starts empty and waits to be added.
+		c.add("n4", true)
+		require.NoError(t, c.start("n4"))
+		require.NoError(t, itLeaderCall(c, 10*time.Second, func(ctx context.Context, n *raft.Node) error {
+			return n.AddLearner(ctx, "n4")
+		}))
+		c.waitCaughtUp(t, "n4", 10*time.Second)
+		w.check(t, c.converge(10*time.Second))
+		n4, _ := c.running("n4")
+		require.NotEqual(t, raft.StateLeader, n4.Status().Role)
+		require.Equal(t, itVoter{true, false}, c.voter("n4"), "n4 after AddLearner")
+
+		require.NoError(t, itLeaderCall(c, 10*time.Second, func(ctx context.Context, n *raft.Node) error {
+			return n.AddVoter(ctx, "n4")
+		}))
+		for range 10 {
+			w.put(t, c, 5*time.Second)
+		}
+		require.True(t, waitFor(5*time.Second, 10*time.Millisecond, func() bool { return c.voter("n4") == itVoter{true, true} }),
+			"n4 not a voter after AddVoter")
+
+		// Prove n4 votes: remove n3, so the voters are n1, n2 and n4, then
+		// stop whichever of n1 and n2 does not lead. Only n4's
+		// acknowledgements can then complete a quorum.
+		require.NoError(t, itLeaderCall(c, 10*time.Second, func(ctx context.Context, n *raft.Node) error {
+			return n.RemoveServer(ctx, "n3")
+		}))
+		require.NoError(t, c.stop("n3"))
+		lead := c.waitLeader(10*time.Second, 0)
+		victim := raft.NodeID("n1")
+		if lead == "n1" {
+			victim = "n2"
+		}
+		require.NoError(t, c.stop(victim))
+		for range 10 {
+			w.put(t, c, 10*time.Second)
+		}
+		require.NoError(t, c.start(victim))
+		w.check(t, c.converge(20*time.Second))
+
+		// n5 joins with AddVoter directly: it catches up as a learner
+		// first, then votes.
+		c.add("n5", true)
+		require.NoError(t, c.start("n5"))
+		require.NoError(t, itLeaderCall(c, 10*time.Second, func(ctx context.Context, n *raft.Node) error {
+			return n.AddVoter(ctx, "n5")
+		}))
+		for range 10 {
+			w.put(t, c, 5*time.Second)
+		}
+		c.waitCaughtUp(t, "n5", 10*time.Second)
+		w.check(t, c.converge(20*time.Second))
+	})
+}
+
+// itVoter is whether the leader lists a member, and as a voter.
+type itVoter struct{ Member, Voter bool }
+
+// voter returns how the current leader sees id.
+func (c *itCluster) voter(id raft.NodeID) itVoter {
+	lead, _ := c.leader()
+	node, _ := c.running(lead)
+	if node == nil {
+		return itVoter{}
+	}
+	for _, p := range node.Status().Progress {
+		if p.ID == id {
+			return itVoter{true, p.Voter}
+		}
+	}
+	return itVoter{}
+}
+
+// itSnapMetrics counts the snapshot bytes a node sends and receives.
+type itSnapMetrics struct {
+	sent, received atomic.Int64
+}
+
+func (m *itSnapMetrics) CommitLatency(time.Duration)     {}
+func (m *itSnapMetrics) FsyncLatency(time.Duration, int) {}
+func (m *itSnapMetrics) ApplyLag(uint64)                 {}
+func (m *itSnapMetrics) Election(uint64, bool)           {}
+func (m *itSnapMetrics) SnapshotBytes(sent bool, n int) {
+	if sent {
+		m.sent.Add(int64(n))
+	} else {
+		m.received.Add(int64(n))
+	}
+}
+
+func TestNodeITSnapshotInstall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		metrics := map[raft.NodeID]*itSnapMetrics{}
+		c := newITCluster(t, itConfig{Size: 3, Seed: 6, WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(id raft.NodeID, cfg *raft.NodeConfig) {
+				// Snapshot often and send it in many small chunks.
+				cfg.Raft.SnapshotEntries = 20
+				cfg.Raft.SnapshotChunkBytes = 512
+				cfg.SnapshotLogBytes = 4 << 10
+				cfg.SnapshotKeepEntries = 8
+				mu.Lock()
+				if metrics[id] == nil {
+					metrics[id] = &itSnapMetrics{}
+				}
+				cfg.Metrics = metrics[id]
+				mu.Unlock()
+			}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		for range 5 {
+			w.put(t, c, 5*time.Second)
+		}
+		behind := c.ids[0]
+		if behind == lead {
+			behind = c.ids[1]
+		}
+		c.waitCaughtUp(t, behind, 10*time.Second)
+		require.NoError(t, c.kill(behind))
+
+		// Far more than the snapshot threshold, with values large enough
+		// that the snapshot spans many chunks.
+		pad := fmt.Sprintf("%064d", 0)
+		for i := range 300 {
+			k, v := fmt.Sprintf("s%04d", i), fmt.Sprintf("%s-%d", pad, i)
+			require.NoError(t, c.putRetry(5*time.Second, k, v))
+			w.acked[k] = v
+		}
+		// The leader has compacted past everything the stopped node has.
+		lead, _ = c.leader()
+		c.mu.Lock()
+		lws := c.nodes[lead].ws
+		c.mu.Unlock()
+		first, err := lws.FirstIndex()
+		require.NoError(t, err)
+		require.Greater(t, first, uint64(100), "leader did not compact its log")
+
+		// The link to the lagging node loses and reorders chunks, so the
+		// transfer has to resume.
+		require.NoError(t, c.net.SetLink(lead, behind, memnet.Link{Latency: time.Millisecond, Jitter: 2 * time.Millisecond,
+			Loss: 0.1, Reorder: 0.1}))
+		require.NoError(t, c.revive(behind))
+		c.waitCaughtUp(t, behind, 30*time.Second)
+		w.check(t, c.converge(30*time.Second))
+
+		_, sm := c.running(behind)
+		restores, _, _ := sm.counters()
+		require.Positive(t, restores, "%s caught up without installing a snapshot", behind)
+		mu.Lock()
+		sent := metrics[lead].sent.Load()
+		received := metrics[behind].received.Load()
+		mu.Unlock()
+		t.Logf("snapshot install to %s: leader %s sent %d snapshot bytes, %s received %d", behind, lead, sent, behind, received)
+		require.Positive(t, sent, "leader reported no snapshot bytes sent")
+	})
+}
+
+func TestNodeITLeadershipTransfer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: 7, WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		c.waitLeader(10*time.Second, 0)
+
+		// Writers keep proposing through the transfers, as in
+		// hashicorp/raft PR #581's failure.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var amu sync.Mutex
+		acked := map[string]string{}
+		for wr := range 2 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					k, v := fmt.Sprintf("t%d-%04d", wr, i), fmt.Sprintf("x%d", i)
+					if c.putRetry(10*time.Second, k, v) == nil {
+						amu.Lock()
+						acked[k] = v
+						amu.Unlock()
+					}
+					pause(5 * time.Millisecond)
+				}
+			})
+		}
+
+		for round := range 4 {
+			from, term := c.leader()
+			to := c.ids[(slices.Index(c.ids, from)+1+round%2)%len(c.ids)]
+			node, _ := c.running(from)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			start := time.Now()
+			err := node.TransferLeadership(ctx, to)
+			cancel()
+			require.NoError(t, err, "transfer %s -> %s", from, to)
+			elapsed := time.Since(start)
+			t.Logf("transfer %s -> %s took %v", from, to, elapsed)
+			require.LessOrEqual(t, elapsed, itElection, "transfer slower than an election timeout")
+			got := c.waitLeader(itElection, term)
+			require.Equal(t, to, got, "transfer %s -> %s: %s leads", from, to, got)
+			pause(100 * time.Millisecond)
+		}
+
+		// Invalid targets fail with a reason.
+		from, _ := c.leader()
+		node, _ := c.running(from)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		require.ErrorIs(t, node.TransferLeadership(ctx, "nobody"), raft.ErrInvalidTransfer)
+		require.ErrorIs(t, node.TransferLeadership(ctx, from), raft.ErrInvalidTransfer)
+		cancel()
+
+		close(stop)
+		wg.Wait()
+		state := c.converge(20 * time.Second)
+		amu.Lock()
+		defer amu.Unlock()
+		require.NotEmpty(t, acked)
+		for k, v := range acked {
+			require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
+		}
+	})
+}
