@@ -32,9 +32,6 @@ type itKV struct {
 	repeats  int
 	restores int
 	snaps    int
-	// dedup off makes repeats take effect again: the session test uses it
-	// to check that the node, not the state machine, filters them.
-	noDedup bool
 }
 
 func newITKV() *itKV {
@@ -62,7 +59,7 @@ func (kv *itKV) Apply(cmds []raft.Command) error {
 		if !ok {
 			return fmt.Errorf("itKV: malformed command %q at index %d", cmd, c.Index)
 		}
-		if kv.seen[cmd] && !kv.noDedup {
+		if kv.seen[cmd] {
 			kv.repeats++
 			c.Result = itResult{Index: c.Index, Repeat: true}
 			continue
