@@ -69,6 +69,12 @@ type itCluster struct {
 	order []raft.NodeID // every member ever added, in order
 }
 
+// itSeed returns a scenario's seed: DISTKIT_RAFT_NODE_IT_SEED if set, to
+// replay or explore other schedules, or def.
+func itSeed(def uint64) uint64 {
+	return uint64(itEnvInt("DISTKIT_RAFT_NODE_IT_SEED", int(def)))
+}
+
 // itIDs returns n node IDs: n1, n2, ...
 func itIDs(n int) []raft.NodeID {
 	ids := make([]raft.NodeID, n)
@@ -80,8 +86,15 @@ func itIDs(n int) []raft.NodeID {
 
 // newITCluster starts a cluster of cfg.Size voters. Call it inside a
 // synctest bubble and defer close.
+// A failing test prints the seed it ran with.
 func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 	t.Helper()
+	seed := cfg.Seed
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster seed %d; replay with DISTKIT_RAFT_NODE_IT_SEED=%d", seed, seed)
+		}
+	})
 	net, err := memnet.New(memnet.Config{Seed: cfg.Seed, Link: cfg.Link, QueueSize: 4096})
 	require.NoError(t, err)
 	c := &itCluster{t: t, cfg: cfg, net: net, ids: itIDs(cfg.Size), t0: time.Now(), nodes: map[raft.NodeID]*itNode{}}

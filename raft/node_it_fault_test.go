@@ -51,7 +51,7 @@ func (w *itWrites) check(t testing.TB, state map[string]string) {
 
 func TestNodeITLeaderCrashFailover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newITCluster(t, itConfig{Size: 3, Seed: 1, WAL: true,
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(1), WAL: true,
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
 		defer c.close()
 		w := newITWrites()
@@ -80,7 +80,7 @@ func TestNodeITLeaderCrashFailover(t *testing.T) {
 
 func TestNodeITPartitionedLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newITCluster(t, itConfig{Size: 5, Seed: 2, WAL: true,
+		c := newITCluster(t, itConfig{Size: 5, Seed: itSeed(2), WAL: true,
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
 		defer c.close()
 		w := newITWrites()
@@ -166,7 +166,7 @@ func TestNodeITAsymmetricLinkLoss(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := newITCluster(t, itConfig{Size: 3, Seed: 3, WAL: true,
+				c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(3), WAL: true,
 					Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
 				defer c.close()
 				w := newITWrites()
@@ -209,7 +209,7 @@ func TestNodeITRollingRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// A small snapshot threshold makes the restarts recover from a
 		// snapshot plus a log suffix, not from the log alone.
-		c := newITCluster(t, itConfig{Size: 3, Seed: 4, WAL: true,
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(4), WAL: true,
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) { cfg.Raft.SnapshotEntries = 16 }})
 		defer c.close()

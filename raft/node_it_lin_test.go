@@ -306,7 +306,7 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 		c.converge(30 * time.Second)
 		for i, id := range c.members() {
 			for k := range r.keys {
-				r.get(100+i, id, fmt.Sprintf("k%d", k), false)
+				r.get(size+1+i, id, fmt.Sprintf("k%d", k), false)
 			}
 		}
 	})

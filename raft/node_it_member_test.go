@@ -33,7 +33,7 @@ func (c *itCluster) waitCaughtUp(t testing.TB, id raft.NodeID, timeout time.Dura
 
 func TestNodeITLearnerCatchUpAndPromotion(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newITCluster(t, itConfig{Size: 3, Seed: 5, WAL: true,
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(5), WAL: true,
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
 		defer c.close()
 		w := newITWrites()
@@ -136,7 +136,7 @@ func TestNodeITSnapshotInstall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		metrics := map[raft.NodeID]*itSnapMetrics{}
-		c := newITCluster(t, itConfig{Size: 3, Seed: 6, WAL: true,
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(6), WAL: true,
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
 			Tune: func(id raft.NodeID, cfg *raft.NodeConfig) {
 				// Snapshot often and send it in many small chunks.
@@ -203,7 +203,7 @@ func TestNodeITSnapshotInstall(t *testing.T) {
 
 func TestNodeITLeadershipTransfer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newITCluster(t, itConfig{Size: 3, Seed: 7, WAL: true,
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(7), WAL: true,
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
 		defer c.close()
 		c.waitLeader(10*time.Second, 0)

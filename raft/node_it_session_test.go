@@ -22,7 +22,7 @@ import (
 // gets the first application's result.
 func TestNodeITSessionsExactlyOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newITCluster(t, itConfig{Size: 3, Seed: 8, WAL: true,
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(8), WAL: true,
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: 4 * time.Millisecond, Loss: 0.05, Duplicate: 0.1, Reorder: 0.1},
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
 				cfg.Sessions = true
@@ -48,7 +48,7 @@ func TestNodeITSessionsExactlyOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		for client := uint64(1); client <= 3; client++ {
 			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(8, client))
+				rng := rand.New(rand.NewPCG(c.cfg.Seed, client))
 				for seq := uint64(1); seq <= 40; seq++ {
 					k, v := fmt.Sprintf("c%d-%03d", client, seq), fmt.Sprintf("v%d", seq)
 					var res any
