@@ -43,7 +43,7 @@ type progress struct {
 	readAck uint64
 	// fwdSeen remembers the references of the last proposals the member
 	// forwarded to this leader, so a network duplicate is appended once.
-	fwdSeen [fwdSeenSize]uint64
+	fwdSeen [fwdSeenSize]fwdRecord
 	fwdLen  int
 	fwdPos  int
 	infl    inflights
@@ -168,15 +168,63 @@ func (f *inflights) reset() {
 // per follower.
 const fwdSeenSize = 64
 
-// seenForward records ref and reports whether it was already recorded.
-func (p *progress) seenForward(ref uint64) bool {
+// fwdRecord is where a forwarded proposal landed.
+type fwdRecord struct {
+	ref, index, term uint64
+}
+
+// findForward returns where the forwarded proposal ref landed, if it is
+// among the last fwdSeenSize the member forwarded in this term.
+func (p *progress) findForward(ref uint64) (fwdRecord, bool) {
 	for i := 0; i < p.fwdLen; i++ {
-		if p.fwdSeen[i] == ref {
-			return true
+		if p.fwdSeen[i].ref == ref {
+			return p.fwdSeen[i], true
 		}
 	}
-	p.fwdSeen[p.fwdPos] = ref
+	return fwdRecord{}, false
+}
+
+// recordForward remembers where the forwarded proposal ref landed,
+// forgetting the oldest record when full.
+func (p *progress) recordForward(ref, index, term uint64) {
+	p.fwdSeen[p.fwdPos] = fwdRecord{ref: ref, index: index, term: term}
 	p.fwdPos = (p.fwdPos + 1) % fwdSeenSize
 	p.fwdLen = min(p.fwdLen+1, fwdSeenSize)
-	return false
+}
+
+// PeerProgress is a leader's view of one member's replication, for
+// monitoring (Core.Progress, Node.Status).
+type PeerProgress struct {
+	ID NodeID
+	// Voter is set for a member that votes (in the incoming or, during
+	// joint consensus, the outgoing configuration).
+	Voter bool
+	// Match is the highest index known replicated on the member; Next the
+	// next index the leader will send it.
+	Match, Next uint64
+	// Inflight is the number of appends sent and not yet acknowledged.
+	Inflight int
+	// Snapshot is set while the member is being sent a snapshot;
+	// SnapshotOffset is how many of its bytes it acknowledged.
+	Snapshot       bool
+	SnapshotOffset uint64
+	// Probing is set while the leader looks for where the member's log
+	// matches its own, one append at a time.
+	Probing bool
+}
+
+// Progress appends the leader's view of every member, this node included,
+// to dst and returns it. On a node that does not lead it returns dst
+// unchanged: only a leader tracks replication.
+func (c *Core) Progress(dst []PeerProgress) []PeerProgress {
+	if c.state != StateLeader {
+		return dst
+	}
+	for i := range c.prs {
+		p := &c.prs[i]
+		dst = append(dst, PeerProgress{ID: p.id, Voter: p.votes(), Match: p.match, Next: p.next,
+			Inflight: p.infl.count, Snapshot: p.state == snapshotState, SnapshotOffset: p.snapOffset,
+			Probing: p.state == probeState})
+	}
+	return dst
 }
