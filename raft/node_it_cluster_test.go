@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -37,6 +38,10 @@ type itConfig struct {
 	Sync wal.SyncMode
 	// Link is the network's default fault model.
 	Link memnet.Link
+	// Lockstep starts every node in the same instant, so that their
+	// tickers fire together; by default each starts at a random point of
+	// the first tick.
+	Lockstep bool
 	// Tune, if set, adjusts every node's config before NewNode.
 	Tune func(id raft.NodeID, cfg *raft.NodeConfig)
 }
@@ -95,10 +100,23 @@ func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 			t.Logf("cluster seed %d; replay with DISTKIT_RAFT_NODE_IT_SEED=%d", seed, seed)
 		}
 	})
-	net, err := memnet.New(memnet.Config{Seed: cfg.Seed, Link: cfg.Link, QueueSize: 4096})
+	mcfg := memnet.Config{Seed: cfg.Seed, Link: cfg.Link, QueueSize: 4096}
+	t0 := time.Now()
+	if itTraceLevel() >= 2 {
+		mcfg.Logger = itTraceLogger(t0)
+	}
+	net, err := memnet.New(mcfg)
 	require.NoError(t, err)
-	c := &itCluster{t: t, cfg: cfg, net: net, ids: itIDs(cfg.Size), t0: time.Now(), nodes: map[raft.NodeID]*itNode{}}
-	for _, id := range c.ids {
+	c := &itCluster{t: t, cfg: cfg, net: net, ids: itIDs(cfg.Size), t0: t0, nodes: map[raft.NodeID]*itNode{}}
+	// Start the nodes at different points of a tick, as processes of a
+	// real cluster do: nodes whose tickers run in lockstep time out in
+	// the same instant whenever they draw the same election timeout (one
+	// chance in ElectionTicks), and split the vote.
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x57a9))
+	for i, id := range c.ids {
+		if i > 0 && !cfg.Lockstep {
+			pause(time.Duration(rng.Int64N(int64(itTick))))
+		}
 		c.add(id, false)
 		require.NoError(t, c.start(id), "start %s", id)
 	}
@@ -169,6 +187,9 @@ func (c *itCluster) start(id raft.NodeID) error {
 	}
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(id, &cfg)
+	}
+	if itTraceLevel() > 0 {
+		cfg.Logger = itTraceLogger(c.t0).With("node", string(id), "gen", gen)
 	}
 	node, err := raft.NewNode(cfg)
 	if err == nil {
