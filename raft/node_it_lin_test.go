@@ -95,6 +95,7 @@ type linHistory struct {
 	ops   []porcupine.Operation
 	stats struct{ puts, putsUnknown, gets, getsFailed int }
 	errs  map[string]int // failures by error, for the log
+	snaps itSnapMetrics  // snapshot bytes sent and received by every node
 }
 
 func (h *linHistory) now() int64 { return h.clock.Add(1) }
@@ -229,7 +230,7 @@ func (r *linRun) faults(d time.Duration, base memnet.Link) []string {
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
 		pause(time.Duration(100+rng.IntN(400)) * time.Millisecond)
-		switch rng.IntN(10) {
+		switch rng.IntN(11) {
 		case 0: // a random two-way split
 			var a, b []raft.NodeID
 			for _, id := range ids {
@@ -280,6 +281,18 @@ func (r *linRun) faults(d time.Duration, base memnet.Link) []string {
 		case 9:
 			require.NoError(r.t, c.net.SetDefaultLink(base))
 			note("link reset")
+		case 10: // hand leadership to a random node, without waiting
+			lead, _ := c.leader()
+			node, _ := c.running(lead)
+			to := ids[rng.IntN(len(ids))]
+			if node != nil && to != lead {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					defer cancel()
+					_ = node.TransferLeadership(ctx, to)
+				}()
+				note("transfer %s -> %s", lead, to)
+			}
 		}
 	}
 	c.net.Heal()
@@ -305,8 +318,10 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 			Reorder: 0.05}
 		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, Sync: wal.SyncEveryBatch, Link: base,
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
+				cfg.Metrics = &hist.snaps
 				cfg.Raft.LeaseReads = lease
 				cfg.Raft.SnapshotEntries = 64
+				cfg.SnapshotKeepEntries = 16
 				cfg.Raft.SnapshotChunkBytes = 256
 				cfg.Raft.MaxMsgEntries = 8
 			}})
@@ -374,6 +389,7 @@ func TestNodeITLinearizability(t *testing.T) {
 		first, n = uint64(s), 1
 	}
 	var ops, puts, unknown, gets, failedGets int
+	var snapBytes int64
 	for seed := first; seed < first+uint64(n); seed++ {
 		hist, faults, size := runLinSeed(t, seed)
 		if t.Failed() {
@@ -404,9 +420,10 @@ func TestNodeITLinearizability(t *testing.T) {
 		unknown += hist.stats.putsUnknown
 		gets += hist.stats.gets
 		failedGets += hist.stats.getsFailed
+		snapBytes += hist.snaps.received.Load()
 	}
-	t.Logf("%d seeds from %d, 0 violations: %d operations checked (%d puts, %d of unknown outcome; %d gets, %d failed and left out)",
-		n, first, ops, puts, unknown, gets, failedGets)
+	t.Logf("%d seeds from %d, 0 violations: %d operations checked (%d puts, %d of unknown outcome; %d gets, %d failed and left out); %d snapshot bytes installed",
+		n, first, ops, puts, unknown, gets, failedGets, snapBytes)
 }
 
 func joinLines(lines []string) string {
