@@ -35,6 +35,17 @@ const (
 	DefaultMaxSessions = 65536
 )
 
+// subTicks is how many core ticks a Node makes per TickInterval.
+const subTicks = 10
+
+// coreTick is the interval at which the node ticks its core.
+func (c *NodeConfig) coreTick() time.Duration {
+	if d := c.TickInterval / subTicks; d > 0 {
+		return d
+	}
+	return c.TickInterval
+}
+
 // NodeConfig configures a Node. The zero value of every field but
 // Transport, Storage, StateMachine and Raft.ID means the documented default.
 type NodeConfig struct {
@@ -50,9 +61,13 @@ type NodeConfig struct {
 	Storage NodeStorage
 	// StateMachine is the replicated state. Required.
 	StateMachine StateMachine
-	// TickInterval is the wall-clock length of one core tick. Election
-	// timeouts are Raft.ElectionTicks ticks, heartbeats Raft.HeartbeatTicks.
-	// Default 50 ms.
+	// TickInterval is the wall-clock length of one tick of the Raft
+	// settings: the election timeout is Raft.ElectionTicks ticks
+	// (randomized up to twice that), heartbeats go every
+	// Raft.HeartbeatTicks ticks. Default 50 ms. The node ticks the core ten
+	// times per TickInterval with those settings scaled to match, so
+	// randomized election timeouts have a finer grain and split votes are
+	// rarer.
 	TickInterval time.Duration
 	// SnapshotRateBytes bounds the snapshot bytes per second this node
 	// sends to followers (a token bucket with one second of burst). Default
@@ -127,6 +142,16 @@ func (c *NodeConfig) withDefaults() NodeConfig {
 	n.Raft = n.Raft.withDefaults()
 	if n.TickInterval == 0 {
 		n.TickInterval = DefaultTickInterval
+	}
+	// The core runs on sub-ticks: the tick-based settings are scaled so
+	// that they keep their length in TickIntervals, while randomized
+	// election timeouts are drawn from subTicks times more values, which
+	// makes two nodes campaigning at once (a split vote, one more election
+	// timeout lost) subTicks times rarer.
+	if n.TickInterval/subTicks > 0 {
+		n.Raft.ElectionTicks *= subTicks
+		n.Raft.HeartbeatTicks *= subTicks
+		n.Raft.LeaseDriftTicks *= subTicks
 	}
 	if n.SnapshotRateBytes == 0 {
 		n.SnapshotRateBytes = DefaultSnapshotRateBytes
@@ -339,11 +364,16 @@ func (n *Node) do(ctx context.Context, r *request) (any, error) {
 // An entry lost in a change of leader (another entry committed at its
 // index) is proposed again, as long as ctx allows. Errors:
 // ErrProposalDropped when the leader has too many uncommitted bytes;
-// ErrQuorumLost when the leader lost its quorum or no leader is known for
-// two election timeouts (the entry may still commit); ErrOutcomeUnknown
-// when this node cannot tell whether the entry was applied; ErrStopped;
-// ctx's error. Only ErrProposalDropped guarantees the command was not
-// applied: use ProposeSession to retry the others safely.
+// ErrQuorumLost when the leader lost its quorum, or this node has not heard
+// from a leader for an election timeout (then calls fail at once until it
+// does); ErrOutcomeUnknown when this node cannot tell whether the entry was
+// applied; ErrStopped; ctx's error.
+//
+// An error that matches ErrProposalDropped or ErrNotLeader guarantees the
+// command was not applied (an ErrQuorumLost error for a call that never
+// left this node matches ErrNotLeader too). After any other error the
+// command may or may not be applied, now or later: use ProposeSession to
+// retry those safely.
 func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 	r := n.reqs.get(reqPropose)
 	r.data = cmd

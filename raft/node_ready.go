@@ -12,6 +12,15 @@ const maxPropBatchBytes = 1 << 20
 
 // flush hands the calls received since the last flush to the core.
 func (l *loopState) flush() {
+	if l.quorumLost && l.state != StateLeader {
+		l.noLeader(l.props)
+		l.props = l.props[:0]
+		l.noLeader(l.reads)
+		l.reads = l.reads[:0]
+		l.noLeader(l.leaseReads)
+		l.leaseReads = l.leaseReads[:0]
+		return
+	}
 	if len(l.props) > 0 {
 		l.flushProposals()
 	}
@@ -27,7 +36,7 @@ func (l *loopState) flush() {
 // been for too long.
 func (l *loopState) noLeader(rs []*request) {
 	if l.quorumLost {
-		finishAll(rs, ErrQuorumLost)
+		finishAll(rs, errQuorumLostUnsent)
 		return
 	}
 	l.parked = append(l.parked, rs...)
@@ -350,7 +359,9 @@ func (l *loopState) observe() {
 	if wasLeader && st.State != StateLeader && st.Term == oldTerm {
 		if l.core.isVoter() {
 			// Check-quorum made the leader step down: nothing it holds
-			// can be confirmed now.
+			// can be confirmed now, and new calls fail at once until a
+			// leader is heard from.
+			l.quorumLost = true
 			l.failPending(ErrQuorumLost)
 		} else {
 			l.removed(st.Commit)
@@ -366,9 +377,11 @@ func (l *loopState) observe() {
 			}
 		}
 	}
-	if st.Lead != None {
-		l.leaderless = 0
+	if st.State == StateLeader {
+		l.heard = l.ticks
 		l.quorumLost = false
+	}
+	if st.Lead != None {
 		for _, r := range l.leaderWaiters {
 			r.finish(st.Lead, nil)
 		}
@@ -400,14 +413,20 @@ func (l *loopState) removed(commit uint64) {
 }
 
 // failPending fails every call waiting on the cluster (not WaitLeader).
+// Calls never handed to the core fail with an error that also matches
+// ErrNotLeader, which promises they were not applied.
 func (l *loopState) failPending(err error) {
-	finishAll(l.props, err)
+	unsent := err
+	if err == ErrQuorumLost {
+		unsent = errQuorumLostUnsent
+	}
+	finishAll(l.props, unsent)
 	l.props = l.props[:0]
-	finishAll(l.reads, err)
+	finishAll(l.reads, unsent)
 	l.reads = l.reads[:0]
-	finishAll(l.leaseReads, err)
+	finishAll(l.leaseReads, unsent)
 	l.leaseReads = l.leaseReads[:0]
-	finishAll(l.parked, err)
+	finishAll(l.parked, unsent)
 	l.parked = nil
 	for ref, b := range l.batches {
 		finishAll(b.reqs, err)
@@ -494,3 +513,17 @@ func parseSessionHeader(b []byte) (session bool, client, seq uint64, cmd []byte,
 	}
 	return false, 0, 0, nil, false
 }
+
+// quorumLostUnsentError fails a call that this node never handed to the
+// core because no leader was heard from: it matches ErrQuorumLost, and
+// ErrNotLeader (as a *NotLeaderError with no leader) to say the command
+// was not applied.
+type quorumLostUnsentError struct{ nl *NotLeaderError }
+
+var errQuorumLostUnsent error = &quorumLostUnsentError{nl: &NotLeaderError{}}
+
+func (e *quorumLostUnsentError) Error() string {
+	return "raft: quorum lost: no leader heard from for an election timeout (not proposed)"
+}
+
+func (e *quorumLostUnsentError) Unwrap() []error { return []error{ErrQuorumLost, e.nl} }

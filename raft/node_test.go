@@ -301,7 +301,6 @@ func TestNodeCloseFailsPendingCalls(t *testing.T) {
 	})
 }
 
-var _ = errors.Is
 var _ transport.NodeID
 
 func TestNodeQuorumLostWhenLeaderIsolated(t *testing.T) {
@@ -426,7 +425,15 @@ func TestNodeSnapshotToLaggingFollower(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		c.net.Heal()
-		require.NoError(t, c.nodes[f].ReadIndex(ctx))
+		// f fails calls fast until it hears from the leader again.
+		for {
+			err := c.nodes[f].ReadIndex(ctx)
+			if !errors.Is(err, raft.ErrQuorumLost) {
+				require.NoError(t, err)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		require.Equal(t, c.sms[lead].count(), c.sms[f].count())
 		for i := 0; i < 100; i++ {
 			v, ok := c.sms[f].get(fmt.Sprintf("k%d", i))
@@ -701,4 +708,34 @@ func (m *recMetrics) snapshot() recMetrics {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return recMetrics{commits: m.commits, fsyncs: m.fsyncs, lags: m.lags, elections: m.elections, snaps: m.snaps, fsyncEntries: m.fsyncEntries}
+}
+
+func TestNodeQuorumLostErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		defer c.close()
+		lead := c.leader()
+		f := c.follower(lead)
+		c.net.Isolate(f)
+		// Once f has not heard from the leader for an election timeout,
+		// its calls fail at once, and say they were not proposed.
+		time.Sleep(10 * 10 * time.Millisecond)
+		synctest.Wait()
+		start := time.Now()
+		_, err := c.nodes[f].Propose(context.Background(), []byte("x=1"))
+		require.Zero(t, time.Since(start))
+		require.ErrorIs(t, err, raft.ErrQuorumLost)
+		require.ErrorIs(t, err, raft.ErrNotLeader)
+		var nl *raft.NotLeaderError
+		require.ErrorAs(t, err, &nl)
+		require.Equal(t, raft.None, nl.Leader)
+		require.ErrorIs(t, c.nodes[f].ReadIndex(context.Background()), raft.ErrQuorumLost)
+		// WaitLeader is not failed by a lost quorum: it waits for its ctx.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err = c.nodes[f].WaitLeader(ctx)
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		}
+	})
 }
