@@ -69,9 +69,10 @@ type itCluster struct {
 	ids []raft.NodeID // initial voters
 	t0  time.Time     // virtual time of creation
 
-	mu    sync.Mutex
-	nodes map[raft.NodeID]*itNode
-	order []raft.NodeID // every member ever added, in order
+	mu      sync.Mutex
+	nodes   map[raft.NodeID]*itNode
+	order   []raft.NodeID // every member ever added, in order
+	retired map[raft.NodeID]bool
 }
 
 // itSeed returns a scenario's seed: DISTKIT_RAFT_NODE_IT_SEED if set, to
@@ -288,6 +289,30 @@ func (c *itCluster) members() []raft.NodeID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.order)
+}
+
+// live returns the members not retired, in order.
+func (c *itCluster) live() []raft.NodeID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []raft.NodeID
+	for _, id := range c.order {
+		if !c.retired[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// retire stops a node removed from the cluster for good.
+func (c *itCluster) retire(id raft.NodeID) error {
+	c.mu.Lock()
+	if c.retired == nil {
+		c.retired = map[raft.NodeID]bool{}
+	}
+	c.retired[id] = true
+	c.mu.Unlock()
+	return c.stop(id)
 }
 
 // leader returns the running node that says it leads in the highest term,

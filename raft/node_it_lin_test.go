@@ -131,18 +131,21 @@ type linRun struct {
 	// sessions makes puts ProposeSession calls, retried until they
 	// succeed or time out.
 	sessions bool
+	// churn adds membership changes to the fault schedule: a new node
+	// joins as a voter and an old one is removed, at most twice.
+	churn bool
 }
 
 // client runs operations against random nodes until stop is closed.
 func (r *linRun) client(id int, stop <-chan struct{}) {
 	rng := rand.New(rand.NewPCG(r.seed, uint64(id)+1))
-	ids := r.c.members()
 	for seq := 0; ; seq++ {
 		select {
 		case <-stop:
 			return
 		default:
 		}
+		ids := r.c.live()
 		via := ids[rng.IntN(len(ids))]
 		key := fmt.Sprintf("k%d", rng.IntN(r.keys))
 		switch rng.IntN(4) {
@@ -185,7 +188,7 @@ func (r *linRun) put(client int, seq uint64, rng *rand.Rand, via raft.NodeID, ke
 			break
 		}
 		pause(time.Duration(rng.Int64N(int64(20 * time.Millisecond))))
-		ids := r.c.members()
+		ids := r.c.live()
 		if n, _ := r.c.running(ids[rng.IntN(len(ids))]); n != nil {
 			node = n
 		}
@@ -245,16 +248,21 @@ func (r *linRun) get(client int, via raft.NodeID, key string, lease bool) {
 func (r *linRun) faults(d time.Duration, base memnet.Link) []string {
 	rng := rand.New(rand.NewPCG(r.seed, 0xfa017))
 	c := r.c
-	ids := c.members()
 	var log []string
 	note := func(format string, args ...any) {
 		log = append(log, fmt.Sprintf("%6dms ", time.Since(c.t0).Milliseconds())+fmt.Sprintf(format, args...))
 	}
 	down := map[raft.NodeID]bool{}
+	joins := 0
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
 		pause(time.Duration(100+rng.IntN(400)) * time.Millisecond)
-		switch rng.IntN(11) {
+		ids := c.live()
+		actions := 11
+		if r.churn {
+			actions = 13
+		}
+		switch rng.IntN(actions) {
 		case 0: // a random two-way split
 			var a, b []raft.NodeID
 			for _, id := range ids {
@@ -317,6 +325,31 @@ func (r *linRun) faults(d time.Duration, base memnet.Link) []string {
 				}()
 				note("transfer %s -> %s", lead, to)
 			}
+		case 11, 12: // replace a voter: add a new node, then remove an old one
+			if joins >= 2 {
+				break
+			}
+			joins++
+			nid := raft.NodeID(fmt.Sprintf("n%d", len(c.members())+1))
+			c.add(nid, true)
+			require.NoError(r.t, c.start(nid), "start %s", nid)
+			err := itLeaderCall(c, 3*time.Second, func(ctx context.Context, n *raft.Node) error { return n.AddVoter(ctx, nid) })
+			note("add voter %s: %v", nid, err)
+			if err != nil {
+				break
+			}
+			var old []raft.NodeID
+			for _, id := range ids {
+				if !down[id] {
+					old = append(old, id)
+				}
+			}
+			victim := old[rng.IntN(len(old))]
+			err = itLeaderCall(c, 3*time.Second, func(ctx context.Context, n *raft.Node) error { return n.RemoveServer(ctx, victim) })
+			note("remove %s: %v", victim, err)
+			if err == nil {
+				require.NoError(r.t, c.retire(victim), "retire %s", victim)
+			}
 		}
 	}
 	c.net.Heal()
@@ -325,7 +358,41 @@ func (r *linRun) faults(d time.Duration, base memnet.Link) []string {
 		require.NoError(r.t, c.revive(id), "revive %s", id)
 	}
 	note("heal, reset links, revive all")
+	if joins > 0 {
+		// A membership change that timed out may have happened or not:
+		// retire the nodes the cluster no longer lists.
+		members := r.settleMembership()
+		note("members %v", members)
+	}
 	return log
+}
+
+// settleMembership waits for the healed cluster's leader to commit an
+// entry of its term (so its configuration is settled), retires every live
+// node it does not list, and returns the members it lists.
+func (r *linRun) settleMembership() []raft.NodeID {
+	c := r.c
+	require.NoError(r.t, c.putRetry(30*time.Second, "membership", fmt.Sprintf("settled-%d", r.seed)))
+	var progress []raft.PeerProgress
+	require.True(r.t, waitFor(30*time.Second, 10*time.Millisecond, func() bool {
+		lead, _ := c.leader()
+		if node, _ := c.running(lead); node != nil {
+			progress = node.Status().Progress
+		}
+		return len(progress) > 0
+	}), "no leader after settling")
+	listed := map[raft.NodeID]bool{}
+	var members []raft.NodeID
+	for _, p := range progress {
+		listed[p.ID] = true
+		members = append(members, p.ID)
+	}
+	for _, id := range c.live() {
+		if !listed[id] {
+			require.NoError(r.t, c.retire(id), "retire %s", id)
+		}
+	}
+	return members
 }
 
 // runLinSeed runs one seed and returns its history and fault log.
@@ -336,6 +403,7 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 	}
 	lease := seed%2 == 0
 	sessions := seed%3 == 0
+	churn := seed%5 == 4
 	hist := &linHistory{}
 	var faults []string
 	synctest.Test(t, func(t *testing.T) {
@@ -352,7 +420,7 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 				cfg.Raft.MaxMsgEntries = 8
 			}})
 		defer c.close()
-		r := &linRun{t: t, seed: seed, c: c, hist: hist, keys: 3, sessions: sessions}
+		r := &linRun{t: t, seed: seed, c: c, hist: hist, keys: 3, sessions: sessions, churn: churn}
 		c.waitLeader(20*time.Second, 0)
 
 		stop := make(chan struct{})
@@ -408,8 +476,9 @@ func linPrune(ops []porcupine.Operation) []porcupine.Operation {
 // TestNodeITLinearizability runs the key-value workload on 3- and 5-node
 // clusters under faults and requires porcupine to find every history
 // linearizable. The seed picks the variant: 5 nodes when seed%4 == 3 (else
-// 3), Raft.LeaseReads on even seeds, and client sessions (puts through
-// ProposeSession, retried) when seed%3 == 0. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
+// 3), Raft.LeaseReads on even seeds, client sessions (puts through
+// ProposeSession, retried) when seed%3 == 0, and membership changes (a new
+// voter replaces an old one, up to twice) when seed%5 == 4. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
 // (default 20); DISTKIT_RAFT_NODE_LIN_SEED runs that one seed alone.
 func TestNodeITLinearizability(t *testing.T) {
 	first, n := uint64(1), itEnvInt("DISTKIT_RAFT_NODE_LIN_SEEDS", 20)
