@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -290,4 +291,106 @@ func itLeaderCall(c *itCluster, timeout time.Duration, f func(ctx context.Contex
 		pause(20 * time.Millisecond)
 	}
 	return errors.Join(fmt.Errorf("not done within %v", timeout), err)
+}
+
+// TestNodeITIsolatedLeaderReads isolates a leader that serves lease reads
+// and keeps reading through it, with both barriers, while the others elect
+// a new leader and overwrite the key. A read through the old leader may
+// succeed only while its lease can still hold, and may never return the
+// old value once the new one was acknowledged. The drift case gives the
+// nodes tick intervals up to 8% apart, within the lease's default drift
+// bound (LeaseDriftTicks 2 of ElectionTicks 10).
+func TestNodeITIsolatedLeaderReads(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ticks map[raft.NodeID]time.Duration
+	}{
+		{"same-clock", nil},
+		{"drift", map[raft.NodeID]time.Duration{"n1": itTick, "n2": 46 * time.Millisecond, "n3": 48 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testIsolatedLeaderReads(t, tc.ticks) })
+	}
+}
+
+func testIsolatedLeaderReads(t *testing.T, ticks map[raft.NodeID]time.Duration) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(9), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(id raft.NodeID, cfg *raft.NodeConfig) {
+				cfg.Raft.LeaseReads = true
+				if d, ok := ticks[id]; ok {
+					cfg.TickInterval = d
+				}
+			}})
+		defer c.close()
+		lead := c.waitLeader(10*time.Second, 0)
+		require.NoError(t, c.putRetry(5*time.Second, "k", "old"))
+		v, err := c.get(lead, time.Second, "k", true)
+		require.NoError(t, err)
+		require.Equal(t, "old", v)
+		_, term := c.leader()
+
+		c.net.Isolate(lead)
+		isolated := time.Now()
+		type read struct {
+			at    time.Duration
+			lease bool
+			v     string
+			err   error
+		}
+		var mu sync.Mutex
+		var reads []read
+		var overwritten time.Duration // since isolation; 0 until acknowledged
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, lease := range []bool{true, false} {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					v, err := c.get(lead, 200*time.Millisecond, "k", lease)
+					mu.Lock()
+					reads = append(reads, read{time.Since(isolated), lease, v, err})
+					mu.Unlock()
+					pause(5 * time.Millisecond)
+				}
+			})
+		}
+
+		var next raft.NodeID
+		require.True(t, waitFor(10*time.Second, time.Millisecond, func() bool {
+			l, tm := c.leader()
+			next = l
+			return l != lead && l != raft.None && tm > term
+		}), "no new leader")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		node, _ := c.running(next)
+		_, err = node.Propose(ctx, itCmd("k", "new"))
+		cancel()
+		require.NoError(t, err)
+		mu.Lock()
+		overwritten = time.Since(isolated)
+		mu.Unlock()
+		pause(2 * itElection)
+		close(stop)
+		wg.Wait()
+
+		var lastOK time.Duration
+		for _, r := range reads {
+			if r.err != nil {
+				continue
+			}
+			lastOK = max(lastOK, r.at)
+			require.Equal(t, "old", r.v, "read (lease %v) %v after isolation", r.lease, r.at)
+			require.Less(t, r.at, overwritten, "isolated leader served a read (lease %v) at %v, after the overwrite at %v", r.lease, r.at, overwritten)
+		}
+		t.Logf("isolated leader %s: %d reads, last success %v after isolation; %s overwrote the key %v after isolation",
+			lead, len(reads), lastOK, next, overwritten)
+		c.net.Heal()
+		state := c.converge(20 * time.Second)
+		require.Equal(t, "new", state["k"])
+	})
 }
