@@ -44,6 +44,10 @@ type itConfig struct {
 	Lockstep bool
 	// Tune, if set, adjusts every node's config before NewNode.
 	Tune func(id raft.NodeID, cfg *raft.NodeConfig)
+	// SMDelay, if set, makes every Apply batch and snapshot write of a
+	// node's state machine take that long; it is called with the node's
+	// ID for each one, from the node's goroutines.
+	SMDelay func(id raft.NodeID) time.Duration
 }
 
 // itNode is one member's slot: its durable storage and its current
@@ -174,6 +178,9 @@ func (c *itCluster) start(id raft.NodeID) error {
 		return err
 	}
 	sm := newITKV()
+	if d := c.cfg.SMDelay; d != nil {
+		sm.delay = func() time.Duration { return d(id) }
+	}
 	cfg := raft.NodeConfig{
 		Raft:         raft.Config{ID: id, Seed: seed},
 		Transport:    ep,

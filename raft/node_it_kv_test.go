@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/distkit/distkit/raft"
 )
@@ -32,6 +33,9 @@ type itKV struct {
 	repeats  int
 	restores int
 	snaps    int
+	// delay, if set, is how long (in virtual time) each Apply batch and
+	// each WriteSnapshot takes, to model a slow state machine and disk.
+	delay func() time.Duration
 }
 
 func newITKV() *itKV {
@@ -43,6 +47,9 @@ func itCmd(key, value string) []byte { return []byte(key + "=" + value) }
 
 // Apply implements raft.StateMachine.
 func (kv *itKV) Apply(cmds []raft.Command) error {
+	if kv.delay != nil {
+		<-time.After(kv.delay())
+	}
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	for i := range cmds {
@@ -82,7 +89,7 @@ func (kv *itKV) Snapshot() (raft.SnapshotWriter, error) {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	kv.snaps++
-	return &itKVSnap{applied: kv.applied, data: maps.Clone(kv.data), seen: maps.Clone(kv.seen)}, nil
+	return &itKVSnap{applied: kv.applied, data: maps.Clone(kv.data), seen: maps.Clone(kv.seen), delay: kv.delay}, nil
 }
 
 // Restore implements raft.StateMachine.
@@ -122,12 +129,16 @@ type itKVSnap struct {
 	applied uint64
 	data    map[string]string
 	seen    map[string]bool
+	delay   func() time.Duration
 }
 
 // WriteSnapshot writes the applied index, then the pairs and the seen
 // commands, each string as a uvarint length and its bytes, in sorted order
 // so that equal states give equal snapshots.
 func (s *itKVSnap) WriteSnapshot(w io.Writer) error {
+	if s.delay != nil {
+		<-time.After(s.delay())
+	}
 	bw := bufio.NewWriter(w)
 	var buf [binary.MaxVarintLen64]byte
 	putU := func(v uint64) { _, _ = bw.Write(buf[:binary.PutUvarint(buf[:], v)]) }

@@ -404,12 +404,24 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 	lease := seed%2 == 0
 	sessions := seed%3 == 0
 	churn := seed%5 == 4
+	var smDelay func(raft.NodeID) time.Duration
+	if seed%7 == 5 {
+		// A slow state machine: up to 5 ms per batch or snapshot, drawn
+		// from a source shared by the nodes' apply goroutines.
+		var mu sync.Mutex
+		rng := rand.New(rand.NewPCG(seed, 0x51e7))
+		smDelay = func(raft.NodeID) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			return time.Duration(rng.Int64N(int64(5 * time.Millisecond)))
+		}
+	}
 	hist := &linHistory{}
 	var faults []string
 	synctest.Test(t, func(t *testing.T) {
 		base := memnet.Link{Latency: time.Millisecond, Jitter: 3 * time.Millisecond, Loss: 0.02, Duplicate: 0.02,
 			Reorder: 0.05}
-		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, Sync: wal.SyncEveryBatch, Link: base,
+		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, Sync: wal.SyncEveryBatch, Link: base, SMDelay: smDelay,
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
 				cfg.Metrics = &hist.snaps
 				cfg.Sessions = sessions
@@ -478,7 +490,8 @@ func linPrune(ops []porcupine.Operation) []porcupine.Operation {
 // linearizable. The seed picks the variant: 5 nodes when seed%4 == 3 (else
 // 3), Raft.LeaseReads on even seeds, client sessions (puts through
 // ProposeSession, retried) when seed%3 == 0, and membership changes (a new
-// voter replaces an old one, up to twice) when seed%5 == 4. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
+// voter replaces an old one, up to twice) when seed%5 == 4, and a slow
+// state machine (up to 5 ms per apply batch and snapshot) when seed%7 == 5. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
 // (default 20); DISTKIT_RAFT_NODE_LIN_SEED runs that one seed alone.
 func TestNodeITLinearizability(t *testing.T) {
 	first, n := uint64(1), itEnvInt("DISTKIT_RAFT_NODE_LIN_SEEDS", 20)
