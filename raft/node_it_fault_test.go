@@ -343,6 +343,9 @@ func testIsolatedLeaderReads(t *testing.T, ticks map[raft.NodeID]time.Duration) 
 		var overwritten time.Duration // since isolation; 0 until acknowledged
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		// Stop the background goroutines also when the test fails first.
+		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		defer stopAll()
 		for _, lease := range []bool{true, false} {
 			wg.Go(func() {
 				for {
@@ -375,8 +378,7 @@ func testIsolatedLeaderReads(t *testing.T, ticks map[raft.NodeID]time.Duration) 
 		overwritten = time.Since(isolated)
 		mu.Unlock()
 		pause(2 * itElection)
-		close(stop)
-		wg.Wait()
+		stopAll()
 
 		var lastOK time.Duration
 		for _, r := range reads {

@@ -437,18 +437,22 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		// Stop the background goroutines also when the test fails first.
+		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		defer stopAll()
 		for id := range size + 1 {
 			wg.Go(func() { r.client(id, stop) })
 		}
 		tracing := make(chan struct{})
+		stopTracing := sync.OnceFunc(func() { close(tracing) })
+		defer stopTracing()
 		go c.traceStatus(tracing)
 		faults = r.faults(3*time.Second, base)
-		close(tracing)
+		stopTracing()
 		// Let the healed cluster serve the clients for a while, then stop
 		// them and read every key from every node.
 		pause(time.Second)
-		close(stop)
-		wg.Wait()
+		stopAll()
 		c.converge(30 * time.Second)
 		for i, id := range c.members() {
 			for k := range r.keys {

@@ -212,6 +212,9 @@ func TestNodeITLeadershipTransfer(t *testing.T) {
 		// hashicorp/raft PR #581's failure.
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		// Stop the background goroutines also when the test fails first.
+		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		defer stopAll()
 		var amu sync.Mutex
 		acked := map[string]string{}
 		for wr := range 2 {
@@ -258,14 +261,147 @@ func TestNodeITLeadershipTransfer(t *testing.T) {
 		require.ErrorIs(t, node.TransferLeadership(ctx, from), raft.ErrInvalidTransfer)
 		cancel()
 
-		close(stop)
-		wg.Wait()
+		stopAll()
 		state := c.converge(20 * time.Second)
 		amu.Lock()
 		defer amu.Unlock()
 		require.NotEmpty(t, acked)
 		for k, v := range acked {
 			require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
+		}
+	})
+}
+
+// itKnownBugs reports whether DISTKIT_RAFT_NODE_IT_KNOWN_BUGS is set: the
+// checks of open entries in raft-bugs.md then run in full.
+func itKnownBugs() bool { return itEnvInt("DISTKIT_RAFT_NODE_IT_KNOWN_BUGS", 0) > 0 }
+
+// TestNodeITSnapshotRateLimited sends a snapshot at a low rate to a node
+// that fell far behind: alone, with the node restarted in the middle of the
+// transfer, and with writes going on so that the leader takes newer
+// snapshots while one is in flight. The node must catch up, the transfer
+// must respect the rate, and it should not waste the rate on resends.
+func TestNodeITSnapshotRateLimited(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		restart, writes bool
+	}{
+		{"alone", false, false},
+		{"restart-mid-transfer", true, false},
+		{"writes-during-transfer", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.writes && !itKnownBugs() {
+				t.Skip("RAFTIT-2 in raft-bugs.md: a transfer restarts from offset 0 whenever the leader takes a newer snapshot, so it never ends; set DISTKIT_RAFT_NODE_IT_KNOWN_BUGS=1 to run")
+			}
+			testSnapshotRateLimited(t, tc.restart, tc.writes)
+		})
+	}
+}
+
+func testSnapshotRateLimited(t *testing.T, restart, writes bool) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 4 << 10 // bytes per second, with one second of burst
+		var mu sync.Mutex
+		metrics := map[raft.NodeID]*itSnapMetrics{}
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(10), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(id raft.NodeID, cfg *raft.NodeConfig) {
+				cfg.Raft.SnapshotEntries = 20
+				cfg.Raft.SnapshotChunkBytes = 512
+				cfg.SnapshotLogBytes = 4 << 10
+				cfg.SnapshotKeepEntries = 8
+				cfg.SnapshotRateBytes = rate
+				mu.Lock()
+				if metrics[id] == nil {
+					metrics[id] = &itSnapMetrics{}
+				}
+				cfg.Metrics = metrics[id]
+				mu.Unlock()
+			}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		behind := c.ids[0]
+		if behind == lead {
+			behind = c.ids[1]
+		}
+		c.waitCaughtUp(t, behind, 10*time.Second)
+		require.NoError(t, c.kill(behind))
+		pad := fmt.Sprintf("%064d", 0)
+		for i := range 300 {
+			k, v := fmt.Sprintf("s%04d", i), fmt.Sprintf("%s-%d", pad, i)
+			require.NoError(t, c.putRetry(5*time.Second, k, v))
+			w.acked[k] = v
+		}
+		lead, _ = c.leader()
+		c.mu.Lock()
+		lws := c.nodes[lead].ws
+		c.mu.Unlock()
+		snap, err := lws.Snapshot()
+		require.NoError(t, err)
+		size := len(snap.Data)
+
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		// Stop the background goroutines also when the test fails first.
+		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		defer stopAll()
+		var wmu sync.Mutex
+		if writes {
+			// 20 writes a second: a new snapshot every second.
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+					k, v := fmt.Sprintf("b%04d", i), fmt.Sprintf("x%d", i)
+					if c.putRetry(10*time.Second, k, v) == nil {
+						wmu.Lock()
+						w.acked[k] = v
+						wmu.Unlock()
+					}
+				}
+			})
+		}
+
+		require.NoError(t, c.revive(behind))
+		start := time.Now()
+		if restart {
+			mu.Lock()
+			got := metrics[behind]
+			mu.Unlock()
+			require.True(t, waitFor(30*time.Second, 10*time.Millisecond, func() bool { return got.received.Load() > int64(size/3) }),
+				"no snapshot bytes reached %s", behind)
+			require.NoError(t, c.restart(behind), "restart %s mid-transfer", behind)
+		}
+		c.waitCaughtUp(t, behind, 120*time.Second)
+		elapsed := time.Since(start)
+		stopAll()
+		wmu.Lock()
+		defer wmu.Unlock()
+		w.check(t, c.converge(30*time.Second))
+
+		_, sm := c.running(behind)
+		restores, _, _ := sm.counters()
+		mu.Lock()
+		sent := metrics[lead].sent.Load()
+		mu.Unlock()
+		ideal := time.Duration(float64(size-rate) / rate * float64(time.Second))
+		t.Logf("snapshot of %d bytes to %s at %d B/s (restart %v, writes %v): caught up after %v (ideal %v); leader sent %d snapshot bytes",
+			size, behind, rate, restart, writes, elapsed, ideal, sent)
+		require.Positive(t, restores, "%s caught up without installing a snapshot", behind)
+		// The first full transfer alone cannot be faster than the rate.
+		require.GreaterOrEqual(t, elapsed, ideal, "snapshot of %d bytes at %d B/s arrived too fast", size, rate)
+		if itKnownBugs() {
+			// RAFTIT-3: resends of the chunk in flight eat the rate.
+			bound := 2*ideal + 2*time.Second
+			if restart {
+				bound += ideal
+			}
+			require.LessOrEqual(t, elapsed, bound, "snapshot transfer far slower than its rate allows")
 		}
 	})
 }
