@@ -38,6 +38,8 @@ type itConfig struct {
 	Sync wal.SyncMode
 	// Link is the network's default fault model.
 	Link memnet.Link
+	// MaxPayload is memnet's payload limit; zero means its default.
+	MaxPayload int
 	// Lockstep starts every node in the same instant, so that their
 	// tickers fire together; by default each starts at a random point of
 	// the first tick.
@@ -105,7 +107,7 @@ func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 			t.Logf("cluster seed %d; replay with DISTKIT_RAFT_NODE_IT_SEED=%d", seed, seed)
 		}
 	})
-	mcfg := memnet.Config{Seed: cfg.Seed, Link: cfg.Link, QueueSize: 4096}
+	mcfg := memnet.Config{Seed: cfg.Seed, Link: cfg.Link, QueueSize: 4096, MaxPayload: cfg.MaxPayload}
 	t0 := time.Now()
 	if itTraceLevel() >= 2 {
 		mcfg.Logger = itTraceLogger(t0)
