@@ -433,9 +433,9 @@ func (c *itCluster) get(via raft.NodeID, timeout time.Duration, key string, leas
 	return sm.get(key), nil
 }
 
-// converge waits until every running member has applied the same index, at
-// least the leader's commit index, with equal state, and returns that
-// state. It fails the test if that does not happen within timeout.
+// converge waits until the leader has committed its whole log and every
+// running member has applied the same index, at least the leader's commit
+// index, with equal state, and returns that state. It fails the test if that does not happen within timeout.
 func (c *itCluster) converge(timeout time.Duration) map[string]string {
 	c.t.Helper()
 	var last string
@@ -450,7 +450,14 @@ func (c *itCluster) converge(timeout time.Duration) map[string]string {
 		if ln == nil {
 			return false
 		}
-		commit := ln.Status().Commit
+		lst := ln.Status()
+		commit := lst.Commit
+		if commit < lst.LastIndex {
+			// Entries still to commit, such as a new leader's first
+			// entry, which commits everything before it.
+			last = fmt.Sprintf("leader %s commit %d < last index %d", lead, commit, lst.LastIndex)
+			return false
+		}
 		var applied uint64
 		state = nil
 		for _, id := range c.members() {

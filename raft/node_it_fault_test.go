@@ -396,3 +396,91 @@ func testIsolatedLeaderReads(t *testing.T, ticks map[raft.NodeID]time.Duration) 
 		require.Equal(t, "new", state["k"])
 	})
 }
+
+// TestNodeITFullClusterRestart stops every node, as after a power cut or a
+// redeploy of the whole cluster, and starts them all again from their WALs:
+// they must elect a leader and keep every acknowledged write.
+func TestNodeITFullClusterRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(12), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) { cfg.Raft.SnapshotEntries = 16 }})
+		defer c.close()
+		w := newITWrites()
+		c.waitLeader(10*time.Second, 0)
+		for round := range 3 {
+			for range 25 {
+				w.put(t, c, 5*time.Second)
+			}
+			_, term := c.leader()
+			for _, id := range c.ids {
+				require.NoError(t, c.stop(id), "round %d: stop %s", round, id)
+			}
+			pause(itElection)
+			for _, id := range c.ids {
+				require.NoError(t, c.start(id), "round %d: start %s", round, id)
+			}
+			start := time.Now()
+			c.waitLeader(10*itElection, term)
+			t.Logf("round %d: leader after %v", round, time.Since(start))
+			w.check(t, c.converge(20*time.Second))
+		}
+	})
+}
+
+// TestNodeITRemoveLeader removes the leader from the cluster while clients
+// write: it must hand over to a new leader, and no acknowledged write may be
+// lost.
+func TestNodeITRemoveLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 4, Seed: itSeed(13), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		lead := c.waitLeader(10*time.Second, 0)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		// Stop the background goroutines also when the test fails first.
+		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		defer stopAll()
+		var amu sync.Mutex
+		acked := map[string]string{}
+		for wr := range 2 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					k, v := fmt.Sprintf("r%d-%04d", wr, i), fmt.Sprintf("x%d", i)
+					if c.putRetry(10*time.Second, k, v) == nil {
+						amu.Lock()
+						acked[k] = v
+						amu.Unlock()
+					}
+					pause(5 * time.Millisecond)
+				}
+			})
+		}
+		pause(300 * time.Millisecond)
+		_, term := c.leader()
+		node, _ := c.running(lead)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := node.RemoveServer(ctx, lead)
+		cancel()
+		require.NoError(t, err, "leader %s removing itself", lead)
+		next := c.waitLeader(4*itElection, term)
+		require.NotEqual(t, lead, next)
+		require.NoError(t, c.retire(lead))
+		pause(300 * time.Millisecond)
+		stopAll()
+		state := c.converge(20 * time.Second)
+		amu.Lock()
+		defer amu.Unlock()
+		require.NotEmpty(t, acked)
+		for k, v := range acked {
+			require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
+		}
+		require.Equal(t, itVoter{}, c.voter(lead), "removed leader %s still listed", lead)
+	})
+}
