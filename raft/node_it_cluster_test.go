@@ -1,6 +1,7 @@
 package raft_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,9 @@ type itConfig struct {
 	Link memnet.Link
 	// MaxPayload is memnet's payload limit; zero means its default.
 	MaxPayload int
+	// QueueSize is each node's inbound queue on memnet; zero means 4096.
+	// A message arriving at a full queue is lost.
+	QueueSize int
 	// Lockstep starts every node in the same instant, so that their
 	// tickers fire together; by default each starts at a random point of
 	// the first tick.
@@ -107,7 +111,7 @@ func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 			t.Logf("cluster seed %d; replay with DISTKIT_RAFT_NODE_IT_SEED=%d", seed, seed)
 		}
 	})
-	mcfg := memnet.Config{Seed: cfg.Seed, Link: cfg.Link, QueueSize: 4096, MaxPayload: cfg.MaxPayload}
+	mcfg := memnet.Config{Seed: cfg.Seed, Link: cfg.Link, QueueSize: cmp.Or(cfg.QueueSize, 4096), MaxPayload: cfg.MaxPayload}
 	t0 := time.Now()
 	if itTraceLevel() >= 2 {
 		mcfg.Logger = itTraceLogger(t0)

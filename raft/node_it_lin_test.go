@@ -404,6 +404,7 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 	lease := seed%2 == 0
 	sessions := seed%3 == 0
 	churn := seed%5 == 4
+	slowNet := seed%6 == 1
 	var smDelay func(raft.NodeID) time.Duration
 	if seed%7 == 5 {
 		// A slow state machine: up to 5 ms per batch or snapshot, drawn
@@ -421,7 +422,15 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 	synctest.Test(t, func(t *testing.T) {
 		base := memnet.Link{Latency: time.Millisecond, Jitter: 3 * time.Millisecond, Loss: 0.02, Duplicate: 0.02,
 			Reorder: 0.05}
-		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, Sync: wal.SyncEveryBatch, Link: base, SMDelay: smDelay,
+		queue := 0
+		if slowNet {
+			// A slow, jittery network (round trips of 20 to 60 ms against
+			// a 500 ms election timeout) with short inbound queues that
+			// overflow under bursts.
+			base.Latency, base.Jitter, base.ReorderDelay = 10*time.Millisecond, 20*time.Millisecond, 30*time.Millisecond
+			queue = 32
+		}
+		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, Sync: wal.SyncEveryBatch, Link: base, SMDelay: smDelay, QueueSize: queue,
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
 				cfg.Metrics = &hist.snaps
 				cfg.Sessions = sessions
@@ -495,7 +504,8 @@ func linPrune(ops []porcupine.Operation) []porcupine.Operation {
 // 3), Raft.LeaseReads on even seeds, client sessions (puts through
 // ProposeSession, retried) when seed%3 == 0, and membership changes (a new
 // voter replaces an old one, up to twice) when seed%5 == 4, and a slow
-// state machine (up to 5 ms per apply batch and snapshot) when seed%7 == 5. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
+// state machine (up to 5 ms per apply batch and snapshot) when seed%7 == 5,
+// and a slow network with short queues when seed%6 == 1. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
 // (default 20); DISTKIT_RAFT_NODE_LIN_SEED runs that one seed alone.
 func TestNodeITLinearizability(t *testing.T) {
 	first, n := uint64(1), itEnvInt("DISTKIT_RAFT_NODE_LIN_SEEDS", 20)
