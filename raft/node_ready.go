@@ -103,8 +103,12 @@ func (l *loopState) encodeProposals(rs []*request) [][]byte {
 	for _, r := range rs {
 		start := len(buf)
 		buf = appendSessionHeader(buf, sessions, r)
+		cmd := len(buf)
 		buf = append(buf, r.data...)
 		datas = append(datas, buf[start:len(buf):len(buf)])
+		// From now on r holds the copy: a caller that gave up may reuse
+		// its slice while r is forwarded again or proposed again.
+		r.data = buf[cmd:len(buf):len(buf)]
 	}
 	l.dataScratch = datas
 	return datas
@@ -177,8 +181,10 @@ func (l *loopState) handleReady(rd *Ready) {
 	}
 	// Entries committed in an earlier batch are durable here already (and
 	// on a quorum): apply them now, in parallel with this batch's disk
-	// write, rather than after it.
-	l.appliedEarly = len(rd.Apply) > 0 && rd.Persist.Snapshot == nil &&
+	// write, rather than after it. With a MemoryStorage there is no write
+	// to overlap, and answering callers a step earlier only makes the
+	// leader's batches smaller.
+	l.appliedEarly = !n.pers.inline && len(rd.Apply) > 0 && rd.Persist.Snapshot == nil &&
 		(len(rd.Persist.Entries) == 0 || rd.Apply[len(rd.Apply)-1].Index < rd.Persist.Entries[0].Index)
 	if l.appliedEarly {
 		l.handOut(rd.Apply, rd.SnapshotDue)
@@ -282,12 +288,35 @@ func (l *loopState) handOut(ents []Entry, due uint64) {
 	l.snapBytes += size
 	l.handedBytes += size
 	if due != 0 || l.snapBytes > l.n.cfg.SnapshotLogBytes {
+		l.snapWanted = true
+	}
+	// A leader sending its snapshot to a follower holds off a new one: the
+	// transfer would start over with it, and a follower that needs longer
+	// than a snapshot interval to receive one would never catch up. Past
+	// four times SnapshotLogBytes the log's memory matters more.
+	if l.snapWanted && (!l.sendingSnapshot() || l.snapBytes > 4*l.n.cfg.SnapshotLogBytes) {
 		item.snapshot = true
 		item.cs = l.core.ConfStateAt(last)
 		l.snapBytes = 0
+		l.snapWanted = false
 	}
 	l.handedOut = last
 	l.n.apply.enqueue(item)
+}
+
+// sendingSnapshot reports whether this node leads and is sending its
+// snapshot to a member.
+func (l *loopState) sendingSnapshot() bool {
+	c := l.core
+	if c.state != StateLeader {
+		return false
+	}
+	for i := range c.prs {
+		if c.prs[i].state == snapshotState {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loopState) proposalResult(pr ProposalResult) {
@@ -388,6 +417,7 @@ func (l *loopState) observe() {
 	}
 	if st.State == StateLeader {
 		l.heard = l.ticks
+		l.everHeard = true
 		l.quorumLost = false
 	}
 	if st.Lead != None {
