@@ -402,3 +402,123 @@ func testSnapshotRateLimited(t *testing.T, restart, writes bool) {
 		require.LessOrEqual(t, elapsed, bound, "snapshot transfer far slower than its rate allows")
 	})
 }
+
+// TestNodeITTransferToUnreachable asks for a leadership transfer to a node
+// that is down, and to one that is far behind. The first must fail with a
+// typed error within about an election timeout, leaving the old leader in
+// charge; the second must succeed once the target has caught up.
+func TestNodeITTransferToUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(14), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		var others []raft.NodeID
+		for _, id := range c.ids {
+			if id != lead {
+				others = append(others, id)
+			}
+		}
+		down, lagging := others[0], others[1]
+
+		require.NoError(t, c.kill(down))
+		_, term := c.leader()
+		node, _ := c.running(lead)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := time.Now()
+		err := node.TransferLeadership(ctx, down)
+		cancel()
+		elapsed := time.Since(start)
+		t.Logf("transfer %s -> %s (down): %v after %v", lead, down, err, elapsed)
+		require.ErrorIs(t, err, raft.ErrTransferTimeout)
+		require.LessOrEqual(t, elapsed, itElection+2*itTick, "failed transfer took longer than an election timeout")
+		// The old leader goes on leading and serving writes.
+		for range 5 {
+			w.put(t, c, 5*time.Second)
+		}
+		lead2, term2 := c.leader()
+		require.Equal(t, lead, lead2)
+		require.Equal(t, term, term2)
+		require.NoError(t, c.revive(down))
+
+		// Leave lagging behind by many entries, then hand it leadership
+		// as soon as it can hear the leader again.
+		c.net.Cut(lead, lagging)
+		for range 100 {
+			w.put(t, c, 5*time.Second)
+		}
+		c.net.Restore(lead, lagging)
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		start = time.Now()
+		err = node.TransferLeadership(ctx, lagging)
+		cancel()
+		t.Logf("transfer %s -> %s (100 entries behind): %v after %v", lead, lagging, err, time.Since(start))
+		require.NoError(t, err)
+		require.Equal(t, lagging, c.waitLeader(itElection, term))
+		for range 5 {
+			w.put(t, c, 5*time.Second)
+		}
+		w.check(t, c.converge(20*time.Second))
+	})
+}
+
+// TestNodeITCloseSettlesCalls closes a node while calls of every kind wait
+// on it (its cluster has lost its quorum, so none can finish): each must
+// return ErrStopped at once, none may wait for its context.
+func TestNodeITCloseSettlesCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(15), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		lead := c.waitLeader(10*time.Second, 0)
+		require.NoError(t, c.putRetry(5*time.Second, "k", "v"))
+		c.net.Isolate(lead)
+		node, _ := c.running(lead)
+		calls := map[string]func(ctx context.Context) error{
+			"Propose": func(ctx context.Context) error {
+				_, err := node.Propose(ctx, itCmd("k", "late"))
+				return err
+			},
+			"ReadIndex": node.ReadIndex,
+			"LeaseRead": node.LeaseRead,
+			"AddLearner": func(ctx context.Context) error {
+				return node.AddLearner(ctx, "n9")
+			},
+			"TransferLeadership": func(ctx context.Context) error {
+				return node.TransferLeadership(ctx, c.ids[(slices.Index(c.ids, lead)+1)%3])
+			},
+		}
+		type result struct {
+			name string
+			err  error
+			at   time.Time
+		}
+		results := make(chan result, len(calls))
+		for name, call := range calls {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+				defer cancel()
+				err := call(ctx)
+				results <- result{name, err, time.Now()}
+			}()
+		}
+		// Give the calls time to be queued and sent, not long enough for
+		// check-quorum to fail them.
+		pause(2 * itTick)
+		closed := time.Now()
+		require.NoError(t, c.stop(lead))
+		for range calls {
+			r := <-results
+			if r.at.Before(closed) {
+				// It failed by itself before Close (a transfer to a node
+				// the leader cannot reach, for instance): fine, as long
+				// as it failed.
+				require.Error(t, r.err, "%s succeeded on an isolated leader", r.name)
+				continue
+			}
+			require.ErrorIs(t, r.err, raft.ErrStopped, "%s after Close", r.name)
+			require.Zero(t, r.at.Sub(closed), "%s returned %v after Close", r.name, r.at.Sub(closed))
+		}
+	})
+}
