@@ -484,3 +484,36 @@ func TestNodeITRemoveLeader(t *testing.T) {
 		require.Equal(t, itVoter{}, c.voter(lead), "removed leader %s still listed", lead)
 	})
 }
+
+// TestNodeITIsolatedFollowerRejoins cuts a follower off for ten election
+// timeouts while the others keep writing. Pre-vote keeps it from raising its
+// term meanwhile, so when it comes back it rejoins without deposing the
+// leader (no term bump) and catches up.
+func TestNodeITIsolatedFollowerRejoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(16), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		_, term := c.leader()
+		f := c.ids[0]
+		if f == lead {
+			f = c.ids[1]
+		}
+		c.net.Isolate(f)
+		end := time.Now().Add(10 * itElection)
+		for time.Now().Before(end) {
+			w.put(t, c, 5*time.Second)
+			pause(50 * time.Millisecond)
+		}
+		fn, _ := c.running(f)
+		st := fn.Status()
+		require.Equal(t, term, st.Term, "isolated follower %s raised its term to %d", f, st.Term)
+		c.net.Heal()
+		w.check(t, c.converge(20*time.Second))
+		lead2, term2 := c.leader()
+		require.Equal(t, lead, lead2, "leadership changed when %s rejoined", f)
+		require.Equal(t, term, term2, "term rose when %s rejoined", f)
+	})
+}
