@@ -78,6 +78,8 @@ type itCluster struct {
 	net *memnet.Network
 	ids []raft.NodeID // initial voters
 	t0  time.Time     // virtual time of creation
+	// safety sees every command every state machine applies.
+	safety *itSafety
 
 	mu      sync.Mutex
 	nodes   map[raft.NodeID]*itNode
@@ -118,7 +120,7 @@ func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 	}
 	net, err := memnet.New(mcfg)
 	require.NoError(t, err)
-	c := &itCluster{t: t, cfg: cfg, net: net, ids: itIDs(cfg.Size), t0: t0, nodes: map[raft.NodeID]*itNode{}}
+	c := &itCluster{t: t, cfg: cfg, net: net, ids: itIDs(cfg.Size), t0: t0, safety: newITSafety(), nodes: map[raft.NodeID]*itNode{}}
 	// Start the nodes at different points of a tick, as processes of a
 	// real cluster do: nodes whose tickers run in lockstep time out in
 	// the same instant whenever they draw the same election timeout (one
@@ -184,6 +186,7 @@ func (c *itCluster) start(id raft.NodeID) error {
 		return err
 	}
 	sm := newITKV()
+	sm.safety, sm.id = c.safety, id
 	if d := c.cfg.SMDelay; d != nil {
 		sm.delay = func() time.Duration { return d(id) }
 	}
@@ -283,6 +286,7 @@ func (c *itCluster) close() {
 	}
 	_ = c.net.Close()
 	require.NoError(c.t, errors.Join(errs...))
+	require.Empty(c.t, c.safety.errors(), "state machine safety violated")
 }
 
 // running returns the node's current incarnation and its state machine, or

@@ -36,6 +36,46 @@ type itKV struct {
 	// delay, if set, is how long (in virtual time) each Apply batch and
 	// each WriteSnapshot takes, to model a slow state machine and disk.
 	delay func() time.Duration
+	// safety, if set, is told every applied command, as applied by id.
+	safety *itSafety
+	id     raft.NodeID
+}
+
+// itSafety checks State Machine Safety across a whole cluster's life: no
+// two state machines, on any node or incarnation, apply different commands
+// at the same log index.
+type itSafety struct {
+	mu         sync.Mutex
+	at         map[uint64]string
+	violations []string
+}
+
+func newITSafety() *itSafety { return &itSafety{at: map[uint64]string{}} }
+
+func (s *itSafety) applied(id raft.NodeID, index uint64, cmd string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.at[index]; ok && prev != cmd {
+		if len(s.violations) < 10 {
+			s.violations = append(s.violations, fmt.Sprintf("%s applied %q at index %d, where another node applied %q", id, cmd, index, prev))
+		}
+		return
+	}
+	s.at[index] = cmd
+}
+
+// command returns the command applied at index, if any node applied one.
+func (s *itSafety) command(index uint64) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd, ok := s.at[index]
+	return cmd, ok
+}
+
+func (s *itSafety) errors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.violations)
 }
 
 func newITKV() *itKV {
@@ -62,6 +102,9 @@ func (kv *itKV) Apply(cmds []raft.Command) error {
 			continue
 		}
 		cmd := string(c.Data)
+		if kv.safety != nil {
+			kv.safety.applied(kv.id, c.Index, cmd)
+		}
 		k, v, ok := strings.Cut(cmd, "=")
 		if !ok {
 			return fmt.Errorf("itKV: malformed command %q at index %d", cmd, c.Index)

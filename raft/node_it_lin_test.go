@@ -96,6 +96,9 @@ type linHistory struct {
 	stats struct{ puts, putsUnknown, gets, getsFailed int }
 	errs  map[string]int // failures by error, for the log
 	snaps itSnapMetrics  // snapshot bytes sent and received by every node
+	// wrongResults lists acknowledged puts whose result came from another
+	// command's entry.
+	wrongResults []string
 }
 
 func (h *linHistory) now() int64 { return h.clock.Add(1) }
@@ -172,16 +175,17 @@ func (r *linRun) put(client int, seq uint64, rng *rand.Rand, via raft.NodeID, ke
 	in := linKVInput{put: true, key: key, value: value}
 	call := r.hist.now()
 	var err error
+	var res any
 	giveUp := time.Now().Add(3 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if r.sessions {
-			_, err = node.ProposeSession(ctx, uint64(client)+1, seq, itCmd(key, value))
+			res, err = node.ProposeSession(ctx, uint64(client)+1, seq, itCmd(key, value))
 			if errors.Is(err, raft.ErrDuplicateRequest) {
 				err = nil // applied before, its result forgotten in a restart
 			}
 		} else {
-			_, err = node.Propose(ctx, itCmd(key, value))
+			res, err = node.Propose(ctx, itCmd(key, value))
 		}
 		cancel()
 		if err == nil || !r.sessions || !time.Now().Before(giveUp) {
@@ -194,6 +198,14 @@ func (r *linRun) put(client int, seq uint64, rng *rand.Rand, via raft.NodeID, ke
 		}
 	}
 	ret := r.hist.now()
+	if ir, ok := res.(itResult); err == nil && ok {
+		// The result is the one of the entry that carries this command.
+		if got, ok := r.c.safety.command(ir.Index); !ok || got != string(itCmd(key, value)) {
+			r.hist.mu.Lock()
+			r.hist.wrongResults = append(r.hist.wrongResults, fmt.Sprintf("put %s=%s got the result of index %d, which holds %q", key, value, ir.Index, got))
+			r.hist.mu.Unlock()
+		}
+	}
 	r.hist.mu.Lock()
 	r.hist.stats.puts++
 	if err != nil {
@@ -519,6 +531,7 @@ func TestNodeITLinearizability(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("seed %d (%d nodes) failed; replay with DISTKIT_RAFT_NODE_LIN_SEED=%d; faults:\n%s", seed, size, seed, joinLines(faults))
 		}
+		require.Empty(t, hist.wrongResults, "seed %d: Propose results", seed)
 		checked := linPrune(hist.ops)
 		res, info := porcupine.CheckOperationsVerbose(linKVModel, checked, linCheckTimeout)
 		if res == porcupine.Unknown {
