@@ -103,8 +103,8 @@ func itIDs(n int) []raft.NodeID {
 }
 
 // newITCluster starts a cluster of cfg.Size voters. Call it inside a
-// synctest bubble and defer close.
-// A failing test prints the seed it ran with.
+// synctest bubble and defer close. A failing test prints the seed it ran
+// with.
 func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 	t.Helper()
 	seed := cfg.Seed
@@ -122,9 +122,10 @@ func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 	require.NoError(t, err)
 	c := &itCluster{t: t, cfg: cfg, net: net, ids: itIDs(cfg.Size), t0: t0, safety: newITSafety(), nodes: map[raft.NodeID]*itNode{}}
 	// Start the nodes at different points of a tick, as processes of a
-	// real cluster do: nodes whose tickers run in lockstep time out in
-	// the same instant whenever they draw the same election timeout (one
-	// chance in ElectionTicks), and split the vote.
+	// real cluster do. Nodes whose tickers run in lockstep time out in the
+	// same instant whenever they draw the same election timeout (one
+	// chance in ElectionTicks); the failover test covers that case on
+	// purpose, with Lockstep.
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x57a9))
 	for i, id := range c.ids {
 		if i > 0 && !cfg.Lockstep {
