@@ -37,6 +37,11 @@ type itConfig struct {
 	// otherwise each node has a MemoryStorage kept across its restarts.
 	WAL  bool
 	Sync wal.SyncMode
+	// CrashFS puts every node's WAL on its own itCrashFS (implies WAL),
+	// whose fsyncs take up to SyncTime (default 2 ms) of virtual time, so
+	// that kill cuts the node's power: what it had not fsynced is lost.
+	CrashFS  bool
+	SyncTime time.Duration
 	// Link is the network's default fault model.
 	Link memnet.Link
 	// MaxPayload is memnet's payload limit; zero means its default.
@@ -61,6 +66,7 @@ type itConfig struct {
 type itNode struct {
 	id   raft.NodeID
 	dir  string
+	fs   *itCrashFS // nil: the OS file system
 	mem  *raft.MemoryStorage
 	join bool
 
@@ -81,10 +87,11 @@ type itCluster struct {
 	// safety sees every command every state machine applies.
 	safety *itSafety
 
-	mu      sync.Mutex
-	nodes   map[raft.NodeID]*itNode
-	order   []raft.NodeID // every member ever added, in order
-	retired map[raft.NodeID]bool
+	mu        sync.Mutex
+	lostBytes int // unsynced bytes power cuts threw away
+	nodes     map[raft.NodeID]*itNode
+	order     []raft.NodeID // every member ever added, in order
+	retired   map[raft.NodeID]bool
 }
 
 // itSeed returns a scenario's seed: DISTKIT_RAFT_NODE_IT_SEED if set, to
@@ -141,9 +148,13 @@ func newITCluster(t testing.TB, cfg itConfig) *itCluster {
 // waits to be added by a configuration change.
 func (c *itCluster) add(id raft.NodeID, join bool) {
 	n := &itNode{id: id, join: join}
-	if c.cfg.WAL {
+	switch {
+	case c.cfg.CrashFS:
+		n.dir = "/" + string(id)
+		n.fs = newITCrashFS(c.cfg.Seed^uint64(len(c.order)+1)<<32, cmp.Or(c.cfg.SyncTime, 2*time.Millisecond))
+	case c.cfg.WAL:
 		n.dir = filepath.Join(c.t.TempDir(), string(id))
-	} else {
+	default:
 		n.mem = raft.NewMemoryStorage()
 	}
 	c.mu.Lock()
@@ -172,9 +183,13 @@ func (c *itCluster) start(id raft.NodeID) error {
 
 	var store raft.NodeStorage = n.mem
 	var ws *raft.WALStorage
-	if c.cfg.WAL {
+	if n.dir != "" {
+		wcfg := wal.Config{Dir: n.dir, Sync: c.cfg.Sync}
+		if n.fs != nil {
+			wcfg.FS = n.fs
+		}
 		var err error
-		if ws, err = raft.OpenWALStorage(wal.Config{Dir: n.dir, Sync: c.cfg.Sync}); err != nil {
+		if ws, err = raft.OpenWALStorage(wcfg); err != nil {
 			return fmt.Errorf("open WAL of %s: %w", id, err)
 		}
 		store = ws
@@ -253,10 +268,23 @@ func (c *itCluster) stop(id raft.NodeID) error {
 
 // kill crashes the node on the network first, so that nothing it does while
 // closing reaches anyone, then stops it. The ID stays crashed on the network
-// until revive.
+// until revive. On a CrashFS cluster it also cuts the node's power before
+// stopping it: the storage errors the dying node then meets are expected,
+// and not reported.
 func (c *itCluster) kill(id raft.NodeID) error {
 	c.net.Crash(id)
-	return c.stop(id)
+	c.mu.Lock()
+	fs := c.nodes[id].fs
+	c.mu.Unlock()
+	if fs == nil {
+		return c.stop(id)
+	}
+	lost := fs.crash()
+	c.mu.Lock()
+	c.lostBytes += lost
+	c.mu.Unlock()
+	_ = c.stop(id)
+	return nil
 }
 
 // revive undoes kill: the network delivers to the ID again and the node

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -515,5 +516,78 @@ func TestNodeITIsolatedFollowerRejoins(t *testing.T) {
 		lead2, term2 := c.leader()
 		require.Equal(t, lead, lead2, "leadership changed when %s rejoined", f)
 		require.Equal(t, term, term2, "term rose when %s rejoined", f)
+	})
+}
+
+// TestNodeITPowerCut cuts the power of nodes under a steady write load, on
+// file systems that lose what was not fsynced (itCrashFS): one node at a
+// time, then the whole cluster at once. A write is acknowledged only once a
+// quorum holds it durably, so none may be lost.
+func TestNodeITPowerCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(17), CrashFS: true, SyncTime: 5 * time.Millisecond,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: 2 * time.Millisecond},
+			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) { cfg.Raft.SnapshotEntries = 32 }})
+		defer c.close()
+		c.waitLeader(10*time.Second, 0)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		// Stop the background goroutines also when the test fails first.
+		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		defer stopAll()
+		var amu sync.Mutex
+		acked := map[string]string{}
+		for wr := range 3 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					k, v := fmt.Sprintf("p%d-%04d", wr, i), fmt.Sprintf("x%d", i)
+					if c.putRetry(10*time.Second, k, v) == nil {
+						amu.Lock()
+						acked[k] = v
+						amu.Unlock()
+					}
+					pause(2 * time.Millisecond)
+				}
+			})
+		}
+		rng := rand.New(rand.NewPCG(c.cfg.Seed, 0x90e7))
+		for round := range 20 {
+			pause(time.Duration(50+rng.IntN(300)) * time.Millisecond)
+			victims := c.ids
+			if round%4 != 3 {
+				// One node, often the leader.
+				lead, _ := c.leader()
+				v := c.ids[rng.IntN(len(c.ids))]
+				if rng.IntN(2) == 0 && lead != raft.None {
+					v = lead
+				}
+				victims = []raft.NodeID{v}
+			}
+			for _, id := range victims {
+				require.NoError(t, c.kill(id))
+			}
+			pause(time.Duration(rng.IntN(500)) * time.Millisecond)
+			for _, id := range victims {
+				require.NoError(t, c.revive(id), "round %d: revive %s", round, id)
+			}
+		}
+		pause(time.Second)
+		stopAll()
+		state := c.converge(30 * time.Second)
+		amu.Lock()
+		defer amu.Unlock()
+		c.mu.Lock()
+		lost := c.lostBytes
+		c.mu.Unlock()
+		t.Logf("%d acknowledged writes; power cuts threw away %d unsynced bytes", len(acked), lost)
+		require.Positive(t, lost, "the power cuts lost nothing: the test does not test durability")
+		for k, v := range acked {
+			require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
+		}
 	})
 }
