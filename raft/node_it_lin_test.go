@@ -96,6 +96,8 @@ type linHistory struct {
 	stats struct{ puts, putsUnknown, gets, getsFailed int }
 	errs  map[string]int // failures by error, for the log
 	snaps itSnapMetrics  // snapshot bytes sent and received by every node
+	// lostBytes counts the unsynced bytes power cuts threw away.
+	lostBytes int
 	// wrongResults lists acknowledged puts whose result came from another
 	// command's entry.
 	wrongResults []string
@@ -417,6 +419,7 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 	sessions := seed%3 == 0
 	churn := seed%5 == 4
 	slowNet := seed%6 == 1
+	powerCuts := seed%2 == 1
 	var smDelay func(raft.NodeID) time.Duration
 	if seed%7 == 5 {
 		// A slow state machine: up to 5 ms per batch or snapshot, drawn
@@ -442,7 +445,8 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 			base.Latency, base.Jitter, base.ReorderDelay = 10*time.Millisecond, 20*time.Millisecond, 30*time.Millisecond
 			queue = 32
 		}
-		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, Sync: wal.SyncEveryBatch, Link: base, SMDelay: smDelay, QueueSize: queue,
+		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, CrashFS: powerCuts, SyncTime: 5 * time.Millisecond, Sync: wal.SyncEveryBatch,
+			Link: base, SMDelay: smDelay, QueueSize: queue,
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
 				cfg.Metrics = &hist.snaps
 				cfg.Sessions = sessions
@@ -475,6 +479,9 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 		pause(time.Second)
 		stopAll()
 		c.converge(30 * time.Second)
+		c.mu.Lock()
+		hist.lostBytes = c.lostBytes
+		c.mu.Unlock()
 		for i, id := range c.members() {
 			for k := range r.keys {
 				r.get(size+1+i, id, fmt.Sprintf("k%d", k), false)
@@ -517,7 +524,9 @@ func linPrune(ops []porcupine.Operation) []porcupine.Operation {
 // ProposeSession, retried) when seed%3 == 0, and membership changes (a new
 // voter replaces an old one, up to twice) when seed%5 == 4, and a slow
 // state machine (up to 5 ms per apply batch and snapshot) when seed%7 == 5,
-// and a slow network with short queues when seed%6 == 1. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
+// a slow network with short queues when seed%6 == 1. Odd seeds keep the
+// WALs on itCrashFS, where killing a node cuts its power (it loses what it
+// had not fsynced); even seeds keep them in temporary directories on disk. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
 // (default 20); DISTKIT_RAFT_NODE_LIN_SEED runs that one seed alone.
 func TestNodeITLinearizability(t *testing.T) {
 	first, n := uint64(1), itEnvInt("DISTKIT_RAFT_NODE_LIN_SEEDS", 20)
@@ -526,6 +535,7 @@ func TestNodeITLinearizability(t *testing.T) {
 	}
 	var ops, puts, unknown, gets, failedGets int
 	var snapBytes int64
+	var lostBytes int
 	for seed := first; seed < first+uint64(n); seed++ {
 		hist, faults, size := runLinSeed(t, seed)
 		if t.Failed() {
@@ -558,9 +568,10 @@ func TestNodeITLinearizability(t *testing.T) {
 		gets += hist.stats.gets
 		failedGets += hist.stats.getsFailed
 		snapBytes += hist.snaps.received.Load()
+		lostBytes += hist.lostBytes
 	}
-	t.Logf("%d seeds from %d, 0 violations: %d operations checked (%d puts, %d of unknown outcome; %d gets, %d failed and left out); %d snapshot bytes installed",
-		n, first, ops, puts, unknown, gets, failedGets, snapBytes)
+	t.Logf("%d seeds from %d, 0 violations: %d operations checked (%d puts, %d of unknown outcome; %d gets, %d failed and left out); %d snapshot bytes installed; power cuts lost %d unsynced bytes",
+		n, first, ops, puts, unknown, gets, failedGets, snapBytes, lostBytes)
 }
 
 func joinLines(lines []string) string {
