@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -520,5 +521,48 @@ func TestNodeITCloseSettlesCalls(t *testing.T) {
 			require.ErrorIs(t, r.err, raft.ErrStopped, "%s after Close", r.name)
 			require.Zero(t, r.at.Sub(closed), "%s returned %v after Close", r.name, r.at.Sub(closed))
 		}
+	})
+}
+
+// TestNodeITLargeSnapshotNoElection sends an 8 MiB snapshot, in the default
+// 1 MiB chunks at the default rate, to a follower that fell behind, and
+// requires the install to happen without an election: heartbeats must keep
+// flowing while the chunks do.
+func TestNodeITLargeSnapshotNoElection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(18), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
+				cfg.Raft.SnapshotEntries = 16
+				cfg.SnapshotKeepEntries = 8
+			}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		behind := c.ids[0]
+		if behind == lead {
+			behind = c.ids[1]
+		}
+		c.waitCaughtUp(t, behind, 10*time.Second)
+		require.NoError(t, c.kill(behind))
+		big := strings.Repeat("v", 128<<10)
+		for i := range 64 {
+			k, v := fmt.Sprintf("big%02d", i), fmt.Sprintf("%s-%d", big, i)
+			require.NoError(t, c.putRetry(5*time.Second, k, v))
+			w.acked[k] = v
+		}
+		lead, term := c.leader()
+		require.NoError(t, c.revive(behind))
+		start := time.Now()
+		c.waitCaughtUp(t, behind, 30*time.Second)
+		elapsed := time.Since(start)
+		w.check(t, c.converge(30*time.Second))
+		_, sm := c.running(behind)
+		restores, _, _ := sm.counters()
+		require.Positive(t, restores, "%s caught up without a snapshot", behind)
+		lead2, term2 := c.leader()
+		t.Logf("8 MiB snapshot installed on %s in %v", behind, elapsed)
+		require.Equal(t, lead, lead2, "leadership changed during the install")
+		require.Equal(t, term, term2, "term rose during the install")
 	})
 }
