@@ -524,7 +524,7 @@ func TestNodeITCloseSettlesCalls(t *testing.T) {
 	})
 }
 
-// TestNodeITLargeSnapshotNoElection sends an 8 MiB snapshot, in the default
+// TestNodeITLargeSnapshotNoElection sends a 4 MiB snapshot, in the default
 // 1 MiB chunks at the default rate, to a follower that fell behind, and
 // requires the install to happen without an election: heartbeats must keep
 // flowing while the chunks do.
@@ -546,7 +546,7 @@ func TestNodeITLargeSnapshotNoElection(t *testing.T) {
 		c.waitCaughtUp(t, behind, 10*time.Second)
 		require.NoError(t, c.kill(behind))
 		big := strings.Repeat("v", 128<<10)
-		for i := range 64 {
+		for i := range 32 {
 			k, v := fmt.Sprintf("big%02d", i), fmt.Sprintf("%s-%d", big, i)
 			require.NoError(t, c.putRetry(5*time.Second, k, v))
 			w.acked[k] = v
@@ -561,7 +561,7 @@ func TestNodeITLargeSnapshotNoElection(t *testing.T) {
 		restores, _, _ := sm.counters()
 		require.Positive(t, restores, "%s caught up without a snapshot", behind)
 		lead2, term2 := c.leader()
-		t.Logf("8 MiB snapshot installed on %s in %v", behind, elapsed)
+		t.Logf("4 MiB snapshot installed on %s in %v", behind, elapsed)
 		require.Equal(t, lead, lead2, "leadership changed during the install")
 		require.Equal(t, term, term2, "term rose during the install")
 	})
