@@ -273,10 +273,6 @@ func TestNodeITLeadershipTransfer(t *testing.T) {
 	})
 }
 
-// itKnownBugs reports whether DISTKIT_RAFT_NODE_IT_KNOWN_BUGS is set: the
-// checks of open entries in raft-bugs.md then run in full.
-func itKnownBugs() bool { return itEnvInt("DISTKIT_RAFT_NODE_IT_KNOWN_BUGS", 0) > 0 }
-
 // TestNodeITSnapshotRateLimited sends a snapshot at a low rate to a node
 // that fell far behind: alone, with the node restarted in the middle of the
 // transfer, and with writes going on so that the leader takes newer
