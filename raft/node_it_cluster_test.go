@@ -42,6 +42,9 @@ type itConfig struct {
 	// that kill cuts the node's power: what it had not fsynced is lost.
 	CrashFS  bool
 	SyncTime time.Duration
+	// SnapshotSyncTime is how long, on CrashFS, the fsync of a snapshot
+	// or ConfState file takes (default instant; see itCrashFS).
+	SnapshotSyncTime time.Duration
 	// Link is the network's default fault model.
 	Link memnet.Link
 	// MaxPayload is memnet's payload limit; zero means its default.
@@ -152,6 +155,7 @@ func (c *itCluster) add(id raft.NodeID, join bool) {
 	case c.cfg.CrashFS:
 		n.dir = "/" + string(id)
 		n.fs = newITCrashFS(c.cfg.Seed^uint64(len(c.order)+1)<<32, cmp.Or(c.cfg.SyncTime, 2*time.Millisecond))
+		n.fs.otherSyncTime = c.cfg.SnapshotSyncTime
 	case c.cfg.WAL:
 		n.dir = filepath.Join(c.t.TempDir(), string(id))
 	default:

@@ -34,12 +34,14 @@ type itCrashFS struct {
 	dirs map[string]*itDir
 	// syncTime is how long a WAL segment's Sync takes, in virtual time:
 	// the window in which written bytes are not durable yet, and a power
-	// cut loses them. Zero makes syncing instant. Other files and
-	// directories sync at once: WALStorage holds its mutex while it writes
-	// snapshots and its ConfState file, and a goroutine waiting for that
-	// mutex (the node's loop, in Storage.Snapshot) would stop virtual time
-	// for good (RAFTIT-5 in raft-bugs.md).
+	// cut loses them. Zero makes syncing instant.
 	syncTime time.Duration
+	// otherSyncTime is how long the Sync of any other file (snapshots, the
+	// ConfState file) takes; directories sync at once. It is zero but in
+	// the test of RAFTIT-5: WALStorage holds its mutex while it writes
+	// those files, and a goroutine waiting for that mutex (the node's
+	// loop, in Storage.Snapshot) stops virtual time for good.
+	otherSyncTime time.Duration
 }
 
 type itDir struct{ cur, dur map[string]*itInode }
@@ -272,6 +274,8 @@ func (h *itFile) Sync() error {
 	var wait time.Duration
 	if h.slow {
 		wait = h.fs.syncWaitLocked()
+	} else {
+		wait = h.fs.otherSyncTime
 	}
 	h.fs.mu.Unlock()
 	if wait > 0 {

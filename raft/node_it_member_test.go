@@ -562,3 +562,76 @@ func TestNodeITLargeSnapshotNoElection(t *testing.T) {
 		require.Equal(t, term, term2, "term rose during the install")
 	})
 }
+
+// TestNodeITSlowSnapshotWrites makes every snapshot file take a second to
+// fsync, so that under a steady write load a snapshot is nearly always
+// being written, and then brings back a follower that needs the leader's
+// snapshot. The leader's loop must keep heartbeating while its state
+// machine's snapshots are written, so no election may happen. Until
+// RAFTIT-5 is fixed the loop blocks in Storage.Snapshot behind the write,
+// and under synctest that blocks virtual time for good, so the test would
+// hang: it runs only with DISTKIT_RAFT_NODE_IT_RAFTIT5=1.
+func TestNodeITSlowSnapshotWrites(t *testing.T) {
+	if itEnvInt("DISTKIT_RAFT_NODE_IT_RAFTIT5", 0) == 0 {
+		t.Skip("RAFTIT-5 in raft-bugs.md is open: this test would hang; set DISTKIT_RAFT_NODE_IT_RAFTIT5=1 (with -timeout) to run it")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(19), CrashFS: true, SnapshotSyncTime: time.Second,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
+				cfg.Raft.SnapshotEntries = 16
+				cfg.SnapshotKeepEntries = 4
+			}})
+		defer c.close()
+		w := newITWrites()
+		lead := c.waitLeader(10*time.Second, 0)
+		behind := c.ids[0]
+		if behind == lead {
+			behind = c.ids[1]
+		}
+		c.waitCaughtUp(t, behind, 10*time.Second)
+		require.NoError(t, c.kill(behind))
+		for range 50 {
+			w.put(t, c, 5*time.Second)
+		}
+		// Let the snapshots finish and the log be compacted past behind.
+		pause(5 * time.Second)
+		lead, term := c.leader()
+
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		// Stop the background goroutines also when the test fails first.
+		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		defer stopAll()
+		var wmu sync.Mutex
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(30 * time.Millisecond):
+				}
+				k, v := fmt.Sprintf("y%04d", i), fmt.Sprintf("x%d", i)
+				if c.putRetry(10*time.Second, k, v) == nil {
+					wmu.Lock()
+					w.acked[k] = v
+					wmu.Unlock()
+				}
+			}
+		})
+		pause(time.Second)
+		require.NoError(t, c.revive(behind))
+		c.waitCaughtUp(t, behind, 30*time.Second)
+		pause(2 * time.Second)
+		stopAll()
+		wmu.Lock()
+		defer wmu.Unlock()
+		w.check(t, c.converge(30*time.Second))
+		_, sm := c.running(behind)
+		restores, _, _ := sm.counters()
+		require.Positive(t, restores, "%s caught up without a snapshot", behind)
+		lead2, term2 := c.leader()
+		require.Equal(t, lead, lead2, "leadership changed while snapshots were written")
+		require.Equal(t, term, term2, "term rose while snapshots were written")
+	})
+}
