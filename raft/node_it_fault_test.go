@@ -17,9 +17,11 @@ import (
 
 // These tests drive a raft.Node cluster over memnet through the failures a
 // deployment meets: the leader crashing, the leader cut off in a minority,
-// links that lose messages in one direction only, and every node restarted
-// in turn. Each checks that acknowledged writes survive and that calls that
-// cannot succeed fail fast instead of hanging.
+// links that lose messages in one direction only, every node restarted in
+// turn or all at once, power cuts that lose unsynced writes, an isolated
+// leader still asked to read. Each checks that acknowledged writes survive,
+// that reads stay linearizable, and that calls that cannot succeed fail
+// fast instead of hanging.
 
 // itElection is the election timeout the tests run with: the default
 // ElectionTicks ticks of itTick.
@@ -51,6 +53,9 @@ func (w *itWrites) check(t testing.TB, state map[string]string) {
 	}
 }
 
+// TestNodeITLeaderCrashFailover kills the leader of a 3-node cluster: another
+// node must take over, serve writes, and the revived old leader must rejoin
+// as a follower with every acknowledged write.
 func TestNodeITLeaderCrashFailover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(1), WAL: true,
@@ -80,6 +85,11 @@ func TestNodeITLeaderCrashFailover(t *testing.T) {
 	})
 }
 
+// TestNodeITPartitionedLeader cuts the leader and one follower off from the
+// other three nodes of five: calls on the minority side must fail fast with
+// ErrQuorumLost or ErrNotLeader, the majority must elect a leader and go on,
+// and healing must converge with no acknowledged write lost and no
+// disruption of the new leader.
 func TestNodeITPartitionedLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newITCluster(t, itConfig{Size: 5, Seed: itSeed(2), WAL: true,
@@ -165,6 +175,9 @@ func TestNodeITPartitionedLeader(t *testing.T) {
 	})
 }
 
+// TestNodeITAsymmetricLinkLoss cuts one direction of the link between the
+// leader and a follower: writes go on through the other follower, nobody's
+// term moves, and the follower catches up once the link is back.
 func TestNodeITAsymmetricLinkLoss(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -216,6 +229,9 @@ func TestNodeITAsymmetricLinkLoss(t *testing.T) {
 	}
 }
 
+// TestNodeITRollingRestart restarts every node in turn, the leader last,
+// each from its WAL directory (a snapshot plus a log suffix), with writes in
+// between: none may be lost.
 func TestNodeITRollingRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// A small snapshot threshold makes the restarts recover from a

@@ -32,6 +32,10 @@ func (c *itCluster) waitCaughtUp(t testing.TB, id raft.NodeID, timeout time.Dura
 	require.True(t, ok, "%s did not catch up within %v: %v", id, timeout, itStatusErr(c, id))
 }
 
+// TestNodeITLearnerCatchUpAndPromotion adds an empty node as a learner, lets
+// it catch up, promotes it, and proves it votes: with a voter removed and
+// another stopped, only its acknowledgements complete a quorum. A second
+// node joins with AddVoter directly (a learner first, then a voter).
 func TestNodeITLearnerCatchUpAndPromotion(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(5), WAL: true,
@@ -133,6 +137,10 @@ func (m *itSnapMetrics) SnapshotBytes(sent bool, n int) {
 	}
 }
 
+// TestNodeITSnapshotInstall brings back a node whose log the leader has
+// compacted away, over a link that loses and reorders chunks: it must
+// install the leader's snapshot (in many small chunks, resumed after
+// losses) and catch up.
 func TestNodeITSnapshotInstall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
@@ -202,6 +210,10 @@ func TestNodeITSnapshotInstall(t *testing.T) {
 	})
 }
 
+// TestNodeITLeadershipTransfer hands leadership around four times while two
+// clients write, each transfer within an election timeout, and checks that
+// invalid targets are refused with ErrInvalidTransfer and that no
+// acknowledged write is lost.
 func TestNodeITLeadershipTransfer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(7), WAL: true,
