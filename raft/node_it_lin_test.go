@@ -276,6 +276,21 @@ func (r *linRun) faults(d time.Duration, base memnet.Link) []string {
 		if r.churn {
 			actions = 13
 		}
+		if c.cfg.CrashFS && rng.IntN(12) == 0 {
+			// Cut the power of the whole cluster at once; bring it back.
+			for _, id := range ids {
+				if !down[id] {
+					require.NoError(r.t, c.kill(id), "kill %s", id)
+				}
+			}
+			pause(time.Duration(rng.IntN(300)) * time.Millisecond)
+			for _, id := range ids {
+				require.NoError(r.t, c.revive(id), "revive %s", id)
+			}
+			clear(down)
+			note("power cut of every node, then revive all")
+			continue
+		}
 		switch rng.IntN(actions) {
 		case 0: // a random two-way split
 			var a, b []raft.NodeID
@@ -526,7 +541,8 @@ func linPrune(ops []porcupine.Operation) []porcupine.Operation {
 // state machine (up to 5 ms per apply batch and snapshot) when seed%7 == 5,
 // a slow network with short queues when seed%6 == 1. Odd seeds keep the
 // WALs on itCrashFS, where killing a node cuts its power (it loses what it
-// had not fsynced); even seeds keep them in temporary directories on disk. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
+// had not fsynced), and now and then cut the power of every node at once;
+// even seeds keep them in temporary directories on disk. DISTKIT_RAFT_NODE_LIN_SEEDS sets the number of seeds
 // (default 20); DISTKIT_RAFT_NODE_LIN_SEED runs that one seed alone.
 func TestNodeITLinearizability(t *testing.T) {
 	first, n := uint64(1), itEnvInt("DISTKIT_RAFT_NODE_LIN_SEEDS", 20)
