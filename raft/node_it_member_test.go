@@ -3,6 +3,7 @@ package raft_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -645,5 +646,47 @@ func TestNodeITSlowSnapshotWrites(t *testing.T) {
 		lead2, term2 := c.leader()
 		require.Equal(t, lead, lead2, "leadership changed while snapshots were written")
 		require.Equal(t, term, term2, "term rose while snapshots were written")
+	})
+}
+
+// TestNodeITRemoveAndReadd removes a voter, wipes its storage, and adds it
+// back under the same ID as a fresh node, twice, while a client writes: it
+// must catch up from scratch and count as a voter again.
+func TestNodeITRemoveAndReadd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newITCluster(t, itConfig{Size: 3, Seed: itSeed(20), WAL: true,
+			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond},
+			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) { cfg.Raft.SnapshotEntries = 32 }})
+		defer c.close()
+		w := newITWrites()
+		c.waitLeader(10*time.Second, 0)
+		for round := range 2 {
+			for range 20 {
+				w.put(t, c, 5*time.Second)
+			}
+			lead, _ := c.leader()
+			victim := c.ids[(slices.Index(c.ids, lead)+1+round)%len(c.ids)]
+			require.NoError(t, itLeaderCall(c, 10*time.Second, func(ctx context.Context, n *raft.Node) error {
+				return n.RemoveServer(ctx, victim)
+			}), "round %d: remove %s", round, victim)
+			require.NoError(t, c.stop(victim))
+			for range 20 {
+				w.put(t, c, 5*time.Second)
+			}
+			// Wipe it: a fresh directory, a node that waits to be added.
+			c.mu.Lock()
+			n := c.nodes[victim]
+			n.dir = filepath.Join(c.t.TempDir(), fmt.Sprintf("%s-again-%d", victim, round))
+			n.join = true
+			c.mu.Unlock()
+			require.NoError(t, c.start(victim))
+			require.NoError(t, itLeaderCall(c, 10*time.Second, func(ctx context.Context, n *raft.Node) error {
+				return n.AddVoter(ctx, victim)
+			}), "round %d: add %s back", round, victim)
+			c.waitCaughtUp(t, victim, 20*time.Second)
+			require.True(t, waitFor(10*time.Second, 10*time.Millisecond, func() bool { return c.voter(victim) == itVoter{true, true} }),
+				"round %d: %s not a voter again", round, victim)
+			w.check(t, c.converge(20*time.Second))
+		}
 	})
 }
