@@ -37,10 +37,10 @@ type itCrashFS struct {
 	// cut loses them. Zero makes syncing instant.
 	syncTime time.Duration
 	// otherSyncTime is how long the Sync of any other file (snapshots, the
-	// ConfState file) takes; directories sync at once. It is zero but in
-	// the test of RAFTIT-5: WALStorage holds its mutex while it writes
-	// those files, and a goroutine waiting for that mutex (the node's
-	// loop, in Storage.Snapshot) stops virtual time for good.
+	// ConfState file) takes; directories sync at once. Under synctest a
+	// goroutine waiting for a mutex held across such a Sync freezes
+	// virtual time for good, as the node's loop did in Storage.Snapshot
+	// before RAFTIT-5 was fixed.
 	otherSyncTime time.Duration
 }
 

@@ -460,7 +460,8 @@ func runLinSeed(t *testing.T, seed uint64) (*linHistory, []string, int) {
 			base.Latency, base.Jitter, base.ReorderDelay = 10*time.Millisecond, 20*time.Millisecond, 30*time.Millisecond
 			queue = 32
 		}
-		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, CrashFS: powerCuts, SyncTime: 5 * time.Millisecond, Sync: wal.SyncEveryBatch,
+		c := newITCluster(t, itConfig{Size: size, Seed: seed, WAL: true, CrashFS: powerCuts, SyncTime: 5 * time.Millisecond,
+			SnapshotSyncTime: 3 * time.Millisecond, Sync: wal.SyncEveryBatch,
 			Link: base, SMDelay: smDelay, QueueSize: queue,
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) {
 				cfg.Metrics = &hist.snaps
