@@ -1,0 +1,287 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	hcraft "github.com/hashicorp/raft"
+)
+
+// BenchmarkRaftInmem measures a whole Raft runtime, not just its core: three
+// nodes in one process, in-memory logs and an in-memory transport, 64
+// concurrent proposers on the leader, each proposing a 100-byte command and
+// waiting for its state machine result before proposing the next. One op is
+// one committed and applied command (b.N commands shared by the 64
+// proposers), so ns/op is the inverse of throughput. p50-ms and p99-ms are
+// the per-command commit latencies seen by the proposers, from the call to
+// its result. Cluster setup and the first election are not timed.
+func BenchmarkRaftInmem(b *testing.B) {
+	b.Run("hashicorp", func(b *testing.B) { hcRaftBenchInmem(b, raftNodeProposers) })
+}
+
+const (
+	// raftNodeProposers is the number of concurrent proposers in
+	// BenchmarkRaftInmem.
+	raftNodeProposers = 64
+	// raftNodePayload is the size of every proposed command.
+	raftNodePayload = 100
+	// raftNodeSetupTimeout bounds cluster start and the first election; a
+	// run that exceeds it fails rather than hangs.
+	raftNodeSetupTimeout = 10 * time.Second
+)
+
+// raftNodeCommand is the command every proposer proposes. It is shared and
+// never written: both libraries keep the caller's slice in their logs.
+var raftNodeCommand = func() []byte {
+	p := make([]byte, raftNodePayload)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	return p
+}()
+
+// raftNodeFanOut runs b.N calls of propose spread over proposers
+// goroutines, each waiting for its call to return before making the next,
+// and returns every call's latency. It resets the timer when the proposers
+// start and stops it when the last call returns, so the caller's setup and
+// teardown are not timed. The first error stops every proposer and fails
+// the benchmark.
+func raftNodeFanOut(b *testing.B, proposers int, propose func() error) []time.Duration {
+	b.Helper()
+	per := make([][]time.Duration, proposers)
+	for i := range per {
+		per[i] = make([]time.Duration, 0, b.N/proposers+1)
+	}
+	var (
+		next     atomic.Int64
+		stop     atomic.Bool
+		errOnce  sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range proposers {
+		wg.Go(func() {
+			lat := per[i]
+			for !stop.Load() && next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				if err := propose(); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					stop.Store(true)
+					break
+				}
+				lat = append(lat, time.Since(start))
+			}
+			per[i] = lat
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if firstErr != nil {
+		b.Fatalf("propose: %v", firstErr)
+	}
+	return slices.Concat(per...)
+}
+
+// raftNodePercentile returns the p-quantile (0 < p <= 1) of sorted by the
+// nearest-rank method, or 0 for no samples.
+func raftNodePercentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	k := int(float64(len(sorted))*p+0.999999999) - 1
+	return sorted[min(max(k, 0), len(sorted)-1)]
+}
+
+// raftNodeReportLatency reports the median and 99th percentile of lat as
+// p50-ms and p99-ms.
+func raftNodeReportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(raftNodeMillis(raftNodePercentile(lat, 0.50)), "p50-ms")
+	b.ReportMetric(raftNodeMillis(raftNodePercentile(lat, 0.99)), "p99-ms")
+}
+
+func raftNodeMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// hcRaftFSM is the trivial state machine on the hashicorp side: it keeps
+// the last applied index and returns it as the command's result, the same
+// work as the distkit side's state machine.
+type hcRaftFSM struct {
+	mu   sync.Mutex
+	last uint64
+}
+
+func (f *hcRaftFSM) Apply(l *hcraft.Log) any {
+	f.mu.Lock()
+	f.last = l.Index
+	f.mu.Unlock()
+	return l.Index
+}
+
+func (f *hcRaftFSM) Snapshot() (hcraft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return hcRaftSnapshot(f.last), nil
+}
+
+func (f *hcRaftFSM) Restore(r io.ReadCloser) error {
+	defer r.Close()
+	var buf [8]byte
+	if _, err := io.ReadFull(r, buf[:]); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.last = uint64(buf[0]) | uint64(buf[1])<<8 | uint64(buf[2])<<16 | uint64(buf[3])<<24 |
+		uint64(buf[4])<<32 | uint64(buf[5])<<40 | uint64(buf[6])<<48 | uint64(buf[7])<<56
+	f.mu.Unlock()
+	return nil
+}
+
+type hcRaftSnapshot uint64
+
+func (s hcRaftSnapshot) Persist(sink hcraft.SnapshotSink) error {
+	v := uint64(s)
+	buf := []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24), byte(v >> 32), byte(v >> 40), byte(v >> 48), byte(v >> 56)}
+	if _, err := sink.Write(buf); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (hcRaftSnapshot) Release() {}
+
+// hcRaftCluster is three hashicorp/raft nodes on InmemTransports connected
+// in every direction, with InmemStores and InmemSnapshotStores.
+type hcRaftCluster struct {
+	nodes  []*hcraft.Raft
+	trans  []*hcraft.InmemTransport
+	leader *hcraft.Raft
+}
+
+// hcRaftConfig is hashicorp/raft's DefaultConfig with the changes a user
+// running an in-process cluster would make, the same ones hashicorp/raft's
+// own in-memory test clusters use (testing.go, inmemConfig): heartbeat,
+// election and leader-lease timeouts of 50 ms instead of 1 s and 500 ms so
+// the cluster elects a leader quickly, and a 5 ms commit timeout instead of
+// 50 ms so followers learn the commit index sooner. Logging is off (the
+// default logs at DEBUG to stderr). Everything that governs throughput
+// (MaxAppendEntries 64, pipelining, batching of the apply channel) keeps
+// its default.
+func hcRaftConfig(id hcraft.ServerID) *hcraft.Config {
+	c := hcraft.DefaultConfig()
+	c.LocalID = id
+	c.HeartbeatTimeout = 50 * time.Millisecond
+	c.ElectionTimeout = 50 * time.Millisecond
+	c.LeaderLeaseTimeout = 50 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.Logger = hclog.NewNullLogger()
+	return c
+}
+
+// hcRaftStart starts a three-node cluster and waits until one node is a
+// leader that a quorum confirms.
+func hcRaftStart(b *testing.B) *hcRaftCluster {
+	b.Helper()
+	ids := []hcraft.ServerID{"n1", "n2", "n3"}
+	c := &hcRaftCluster{}
+	var servers []hcraft.Server
+	for _, id := range ids {
+		addr, tr := hcraft.NewInmemTransport(hcraft.ServerAddress(id))
+		c.trans = append(c.trans, tr)
+		servers = append(servers, hcraft.Server{Suffrage: hcraft.Voter, ID: id, Address: addr})
+	}
+	for i, a := range c.trans {
+		for j, o := range c.trans {
+			if i != j {
+				a.Connect(o.LocalAddr(), o)
+			}
+		}
+	}
+	b.Cleanup(func() {
+		if err := c.close(); err != nil {
+			b.Error(err)
+		}
+	})
+	for i, id := range ids {
+		conf := hcRaftConfig(id)
+		logs, snaps := hcraft.NewInmemStore(), hcraft.NewInmemSnapshotStore()
+		// Each store is both the log store and the stable store, as
+		// hashicorp/raft's own in-memory clusters use it.
+		if err := hcraft.BootstrapCluster(conf, logs, logs, snaps, c.trans[i], hcraft.Configuration{Servers: servers}); err != nil {
+			b.Fatal(err)
+		}
+		r, err := hcraft.NewRaft(conf, &hcRaftFSM{}, logs, logs, snaps, c.trans[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.nodes = append(c.nodes, r)
+	}
+	deadline := time.NewTimer(raftNodeSetupTimeout)
+	defer deadline.Stop()
+	for c.leader == nil {
+		var won *hcraft.Raft
+		select {
+		case v := <-c.nodes[0].LeaderCh():
+			won = hcRaftIf(v, c.nodes[0])
+		case v := <-c.nodes[1].LeaderCh():
+			won = hcRaftIf(v, c.nodes[1])
+		case v := <-c.nodes[2].LeaderCh():
+			won = hcRaftIf(v, c.nodes[2])
+		case <-deadline.C:
+			b.Fatal("hashicorp: no leader within the setup timeout")
+		}
+		// A node that won an election may already have lost it again;
+		// VerifyLeader waits for a quorum to confirm.
+		if won != nil && won.VerifyLeader().Error() == nil {
+			c.leader = won
+		}
+	}
+	return c
+}
+
+func hcRaftIf(won bool, r *hcraft.Raft) *hcraft.Raft {
+	if won {
+		return r
+	}
+	return nil
+}
+
+// close shuts every node down (Shutdown waits for its goroutines) and then
+// closes the transports.
+func (c *hcRaftCluster) close() error {
+	var errs []error
+	for _, r := range c.nodes {
+		errs = append(errs, r.Shutdown().Error())
+	}
+	for _, t := range c.trans {
+		errs = append(errs, t.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("hashicorp: shutdown: %w", err)
+	}
+	return nil
+}
+
+func hcRaftBenchInmem(b *testing.B, proposers int) {
+	c := hcRaftStart(b)
+	lat := raftNodeFanOut(b, proposers, func() error {
+		f := c.leader.Apply(raftNodeCommand, 0)
+		if err := f.Error(); err != nil {
+			return err
+		}
+		if _, ok := f.Response().(uint64); !ok {
+			return fmt.Errorf("hashicorp: unexpected result %v", f.Response())
+		}
+		return nil
+	})
+	raftNodeReportLatency(b, lat)
+}
