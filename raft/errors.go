@@ -48,6 +48,24 @@ var (
 	// ErrBatchMisuse is returned by Advance for a batch that did not come
 	// from the last Ready call, or whose persisted messages were never taken.
 	ErrBatchMisuse = errors.New("raft: batch misuse")
+	// ErrQuorumLost is returned by a Node's pending and new calls when the
+	// leader stepped down because it stopped hearing from a quorum
+	// (check-quorum), or when no leader has been known for two election
+	// timeouts. A proposal that fails with it may still be applied later.
+	ErrQuorumLost = errors.New("raft: quorum lost")
+	// ErrStopped is returned by a Node's calls once it is closed, or once
+	// a fatal error (storage, state machine) stopped it.
+	ErrStopped = errors.New("raft: node stopped")
+	// ErrOutcomeUnknown is returned by Node.Propose when the node cannot
+	// learn whether the proposal was applied: the leader it forwarded the
+	// proposal to was replaced before answering, or a snapshot from the
+	// leader covered the entry. Retry with ProposeSession to be safe.
+	ErrOutcomeUnknown = errors.New("raft: proposal outcome unknown")
+	// ErrDuplicateRequest is returned by Node.ProposeSession for a request
+	// whose sequence number is below the client's latest applied one, or
+	// equal to it when the result was not kept (see Node.ProposeSession):
+	// the request was applied once already.
+	ErrDuplicateRequest = errors.New("raft: session request already applied")
 )
 
 // NotLeaderError is returned by Propose on a node that is not the leader. It

@@ -180,3 +180,40 @@ func (p *progress) seenForward(ref uint64) bool {
 	p.fwdLen = min(p.fwdLen+1, fwdSeenSize)
 	return false
 }
+
+// PeerProgress is a leader's view of one member's replication, for
+// monitoring (Core.Progress, Node.Status).
+type PeerProgress struct {
+	ID NodeID
+	// Voter is set for a member that votes (in the incoming or, during
+	// joint consensus, the outgoing configuration).
+	Voter bool
+	// Match is the highest index known replicated on the member; Next the
+	// next index the leader will send it.
+	Match, Next uint64
+	// Inflight is the number of appends sent and not yet acknowledged.
+	Inflight int
+	// Snapshot is set while the member is being sent a snapshot;
+	// SnapshotOffset is how many of its bytes it acknowledged.
+	Snapshot       bool
+	SnapshotOffset uint64
+	// Probing is set while the leader looks for where the member's log
+	// matches its own, one append at a time.
+	Probing bool
+}
+
+// Progress appends the leader's view of every member, this node included,
+// to dst and returns it. On a node that does not lead it returns dst
+// unchanged: only a leader tracks replication.
+func (c *Core) Progress(dst []PeerProgress) []PeerProgress {
+	if c.state != StateLeader {
+		return dst
+	}
+	for i := range c.prs {
+		p := &c.prs[i]
+		dst = append(dst, PeerProgress{ID: p.id, Voter: p.votes(), Match: p.match, Next: p.next,
+			Inflight: p.infl.count, Snapshot: p.state == snapshotState, SnapshotOffset: p.snapOffset,
+			Probing: p.state == probeState})
+	}
+	return dst
+}

@@ -31,12 +31,17 @@ type pendingRead struct {
 // a ReadState with the same Ref in a later batch. It fails with a
 // NotLeaderError when no leader is known. A forwarded request or its answer
 // may be lost with a message; the caller retries after a timeout.
-func (c *Core) ReadIndex(ref uint64) error {
+func (c *Core) ReadIndex(ref uint64) error { return c.readIndex(ref, true) }
+
+// readIndex is ReadIndex, serving from the lease only if lease is set (and
+// Config.LeaseReads is on): the runtime's ReadIndex always confirms with a
+// heartbeat round, its LeaseRead may use the lease.
+func (c *Core) readIndex(ref uint64, lease bool) error {
 	if c.err != nil {
 		return c.err
 	}
 	switch {
-	case c.state == StateLeader && c.leaseValid():
+	case lease && c.state == StateLeader && c.leaseValid():
 		c.readStates = append(c.readStates, ReadState{Ref: ref, Index: c.log.committed})
 	case c.state == StateLeader:
 		c.addRead(ref, None)

@@ -1,0 +1,290 @@
+package raft
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/distkit/distkit/transport"
+)
+
+// loopState is what the loop goroutine owns: the core and every call
+// waiting on it. Nothing else touches it while the loop runs.
+type loopState struct {
+	n      *Node
+	core   *Core
+	exited chan struct{}
+	// last is the status published when the loop exits.
+	last atomic.Pointer[NodeStatus]
+
+	nextRef uint64
+	ticks   uint64
+	// persisting is set while a batch is out for Save.
+	persisting bool
+
+	// props and reads were received since the last flush and go to the
+	// core together, so concurrent callers share one batch.
+	props      []*request
+	reads      []*request
+	leaseReads []*request
+	// parked calls wait for a leader to be known.
+	parked []*request
+	// batches are proposals handed to the core, waiting for the leader to
+	// say where they landed; pending those placed, waiting to be applied,
+	// by index.
+	batches map[uint64]*propBatch
+	pending map[uint64]*request
+	// readBatches are reads waiting for their read index.
+	readBatches   map[uint64]*readBatch
+	leaderWaiters []*request
+	// transfers wait for the running leadership transfer.
+	transfers []*request
+	// handedOut is the last index given to the apply goroutine.
+	handedOut uint64
+
+	state      StateType
+	lead       NodeID
+	term       uint64
+	leaderless int
+	quorumLost bool
+	// snapBytes counts entry bytes handed out since the last snapshot.
+	snapBytes uint64
+
+	dataScratch   [][]byte
+	decodeErrs    int
+	lastDecodeLog time.Time
+}
+
+// propBatch is proposals submitted to the core under one reference: their
+// entries are consecutive from the index the result names.
+type propBatch struct {
+	// local is set when this node led when it submitted the batch: the
+	// core answers it in its next batch, whatever happens.
+	local bool
+	ref   uint64
+	reqs  []*request
+	lead  NodeID
+	term  uint64
+	tick  uint64
+}
+
+// readBatch is reads that share one read index.
+type readBatch struct {
+	ref   uint64
+	reqs  []*request
+	lease bool
+	tick  uint64
+	index uint64
+}
+
+func (l *loopState) init(n *Node) {
+	l.n, l.core = n, n.core
+	l.exited = make(chan struct{})
+	l.nextRef = randomRef()
+	l.batches = make(map[uint64]*propBatch)
+	l.pending = make(map[uint64]*request)
+	l.readBatches = make(map[uint64]*readBatch)
+	st := l.core.Status()
+	l.state, l.lead, l.term = st.State, st.Lead, st.Term
+	l.handedOut = max(st.Applied, n.applied.Load())
+}
+
+func (l *loopState) ref() uint64 {
+	l.nextRef++
+	return l.nextRef
+}
+
+// run is the loop goroutine: the only one that touches the core.
+func (n *Node) run() {
+	defer n.wg.Done()
+	l := &n.loop
+	defer l.exit()
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	recv := n.tr.Recv()
+	for {
+		if !l.persisting {
+			if rd := l.core.Ready(); rd != nil {
+				l.handleReady(rd)
+				if n.ctx.Err() != nil {
+					return
+				}
+				continue
+			}
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case m, ok := <-recv:
+			if !ok {
+				recv = nil
+				if n.log != nil {
+					n.log.Warn("raft: transport closed its receive channel", "id", string(n.id))
+				}
+				continue
+			}
+			l.step(m)
+			// Take what else has arrived, up to a bound, before the next
+			// batch, so one batch answers many messages.
+			for i := 0; i < 256; i++ {
+				select {
+				case m, ok := <-recv:
+					if !ok {
+						recv = nil
+						i = 256
+						continue
+					}
+					l.step(m)
+					continue
+				default:
+				}
+				break
+			}
+		case <-ticker.C:
+			l.tick()
+		case r := <-n.reqc:
+			l.handle(r)
+			for i := len(n.reqc); i > 0; i-- {
+				l.handle(<-n.reqc)
+			}
+		case res := <-n.pers.donec:
+			l.persisted(res.rd, res.err)
+		}
+		l.observe()
+		l.flush()
+	}
+}
+
+// exit publishes the final status; Close answers what is left.
+func (l *loopState) exit() {
+	st := l.status()
+	l.last.Store(&st)
+	close(l.exited)
+}
+
+func (l *loopState) fatal(err error) { l.n.setFatal(err) }
+
+// step feeds the core one message from the transport.
+func (l *loopState) step(tm transport.Message) {
+	m, err := DecodeMessage(tm.Payload)
+	if err != nil {
+		l.decodeErrs++
+		if lg := l.n.log; lg != nil && time.Since(l.lastDecodeLog) >= time.Second {
+			lg.Warn("raft: dropped undecodable messages", "id", string(l.n.id), "from", string(tm.From),
+				"count", l.decodeErrs, "err", err)
+			l.decodeErrs = 0
+			l.lastDecodeLog = time.Now()
+		}
+		return
+	}
+	m.From, m.To = tm.From, l.n.id
+	if m.Type == MsgSnap && m.Snap != nil && l.n.metrics != nil {
+		l.n.metrics.SnapshotBytes(false, len(m.Snap.Data))
+	}
+	if err := l.core.Step(m); err != nil {
+		l.fatal(err)
+	}
+}
+
+func (l *loopState) tick() {
+	l.core.Tick()
+	l.ticks++
+	et := uint64(l.n.cfg.Raft.ElectionTicks)
+	// Forwarded proposals unanswered for an election timeout: the answer
+	// or the proposal was lost. Their outcome is known only if the leader
+	// stays the same (see retryBatches).
+	for ref, b := range l.batches {
+		if !b.local && l.ticks-b.tick >= et {
+			delete(l.batches, ref)
+			l.lostBatch(b)
+		}
+	}
+	// Reads are idempotent: ask again.
+	for ref, rb := range l.readBatches {
+		if l.ticks-rb.tick >= et {
+			delete(l.readBatches, ref)
+			if rb.lease {
+				l.leaseReads = append(l.leaseReads, rb.reqs...)
+			} else {
+				l.reads = append(l.reads, rb.reqs...)
+			}
+		}
+	}
+	if l.state != StateLeader && l.lead == None {
+		l.leaderless++
+		if l.leaderless >= 2*int(et) && !l.quorumLost {
+			l.quorumLost = true
+			if n := l.n; n.log != nil {
+				n.log.Warn("raft: no leader for two election timeouts", "id", string(n.id), "term", l.term)
+			}
+			l.failPending(ErrQuorumLost)
+		}
+	}
+	l.unpark()
+}
+
+// lostBatch handles proposals whose placement was never answered: session
+// proposals are safe to propose again, others' fate is unknown.
+func (l *loopState) lostBatch(b *propBatch) {
+	for _, r := range b.reqs {
+		if r.session {
+			l.props = append(l.props, r)
+		} else {
+			r.finish(nil, ErrOutcomeUnknown)
+		}
+	}
+}
+
+func (l *loopState) unpark() {
+	if len(l.parked) == 0 {
+		return
+	}
+	parked := l.parked
+	l.parked = nil
+	for _, r := range parked {
+		l.handle(r)
+	}
+}
+
+// handle takes one call from a caller.
+func (l *loopState) handle(r *request) {
+	if r.start.IsZero() && l.n.metrics != nil && r.kind == reqPropose {
+		r.start = time.Now()
+	}
+	switch r.kind {
+	case reqPropose:
+		l.props = append(l.props, r)
+	case reqRead:
+		l.reads = append(l.reads, r)
+	case reqLeaseRead:
+		l.leaseReads = append(l.leaseReads, r)
+	case reqConf:
+		index, term, err := l.core.ProposeConfChange(r.cc)
+		if err != nil {
+			r.finish(nil, err)
+			return
+		}
+		r.index, r.term = index, term
+		l.register(r)
+	case reqTransfer:
+		if len(l.transfers) > 0 && l.transfers[0].to != r.to {
+			r.finish(nil, ErrTransferInProgress)
+			return
+		}
+		if len(l.transfers) == 0 {
+			if err := l.core.TransferLeadership(r.to); err != nil {
+				r.finish(nil, err)
+				return
+			}
+		}
+		// Calls for the same target share the one transfer's outcome.
+		l.transfers = append(l.transfers, r)
+	case reqWaitLeader:
+		if l.lead != None {
+			r.finish(l.lead, nil)
+			return
+		}
+		l.leaderWaiters = append(l.leaderWaiters, r)
+	case reqStatus:
+		r.finish(l.status(), nil)
+	}
+}

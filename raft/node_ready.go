@@ -1,0 +1,431 @@
+package raft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// maxPropBatchBytes bounds the command bytes submitted under one reference,
+// so a forwarded batch stays well below transports' payload limits.
+const maxPropBatchBytes = 1 << 20
+
+// flush hands the calls received since the last flush to the core.
+func (l *loopState) flush() {
+	if len(l.props) > 0 {
+		l.flushProposals()
+	}
+	if len(l.reads) > 0 {
+		l.reads = l.flushReads(l.reads, false)
+	}
+	if len(l.leaseReads) > 0 {
+		l.leaseReads = l.flushReads(l.leaseReads, true)
+	}
+}
+
+// noLeader parks rs until a leader is known, or fails them if none has
+// been for too long.
+func (l *loopState) noLeader(rs []*request) {
+	if l.quorumLost {
+		finishAll(rs, ErrQuorumLost)
+		return
+	}
+	l.parked = append(l.parked, rs...)
+}
+
+func (l *loopState) flushProposals() {
+	props := l.props
+	l.props = l.props[:0]
+	if l.state != StateLeader && l.lead == None {
+		l.noLeader(props)
+		return
+	}
+	sessions := l.n.cfg.Sessions
+	for len(props) > 0 {
+		// Take a chunk and copy its commands into one buffer: the log
+		// keeps entries' data, and the caller may reuse its slice.
+		size, k := 0, 0
+		for k < len(props) && (k == 0 || size+len(props[k].data) <= maxPropBatchBytes) {
+			size += len(props[k].data) + sessionHeaderLen(sessions, props[k])
+			k++
+		}
+		chunk := props[:k:k]
+		props = props[k:]
+		buf := make([]byte, 0, size)
+		datas := l.dataScratch[:0]
+		for _, r := range chunk {
+			start := len(buf)
+			buf = appendSessionHeader(buf, sessions, r)
+			buf = append(buf, r.data...)
+			datas = append(datas, buf[start:len(buf):len(buf)])
+		}
+		l.dataScratch = datas
+		ref := l.ref()
+		err := l.core.ProposeRef(ref, datas...)
+		clear(datas)
+		var nl *NotLeaderError
+		switch {
+		case err == nil:
+			reqs := make([]*request, len(chunk))
+			copy(reqs, chunk)
+			l.batches[ref] = &propBatch{local: l.state == StateLeader, ref: ref, reqs: reqs, lead: l.lead, term: l.term, tick: l.ticks}
+		case errors.As(err, &nl):
+			l.noLeader(chunk)
+		default:
+			finishAll(chunk, err)
+			l.fatal(err)
+		}
+	}
+	clear(l.props[:cap(l.props)][:0])
+}
+
+func (l *loopState) flushReads(reads []*request, lease bool) []*request {
+	if l.state != StateLeader && l.lead == None {
+		l.noLeader(reads)
+		return reads[:0]
+	}
+	ref := l.ref()
+	err := l.core.readIndex(ref, lease)
+	var nl *NotLeaderError
+	switch {
+	case err == nil:
+		l.readBatches[ref] = &readBatch{ref: ref, reqs: append([]*request(nil), reads...), lease: lease, tick: l.ticks}
+	case errors.As(err, &nl):
+		l.noLeader(reads)
+	default:
+		finishAll(reads, err)
+		l.fatal(err)
+	}
+	clear(reads)
+	return reads[:0]
+}
+
+// register records a placed proposal (or conf change) until its index is
+// applied.
+func (l *loopState) register(r *request) {
+	if r.index <= l.handedOut {
+		// Its entry was handed to the apply goroutine before we learnt
+		// where it landed (the leader's answer arrived late): the apply
+		// goroutine looks its result up.
+		l.n.apply.enqueue(applyItem{late: r})
+		return
+	}
+	if old := l.pending[r.index]; old != nil && old != r {
+		// An entry of a later term replaced old's at that index in this
+		// node's log: old was lost.
+		l.lost(old)
+	}
+	l.pending[r.index] = r
+}
+
+// lost handles a proposal whose entry was replaced by another: it was not
+// applied, so proposing it again is safe.
+func (l *loopState) lost(r *request) {
+	if r.kind == reqConf {
+		r.finish(nil, ErrProposalDropped)
+		return
+	}
+	r.index, r.term = 0, 0
+	l.props = append(l.props, r)
+}
+
+// handleReady carries out one batch of the core.
+func (l *loopState) handleReady(rd *Ready) {
+	n := l.n
+	l.send(rd.Messages)
+	for _, pr := range rd.Proposals {
+		l.proposalResult(pr)
+	}
+	for _, rs := range rd.ReadStates {
+		l.readState(rs)
+	}
+	if t := rd.Transfer; t != nil {
+		finishAll(l.transfers, t.Err)
+		clear(l.transfers)
+		l.transfers = l.transfers[:0]
+	}
+	if rd.Persist.IsEmpty() || n.pers.inline {
+		var err error
+		if !rd.Persist.IsEmpty() {
+			err = n.pers.save(rd)
+		}
+		l.persisted(rd, err)
+		return
+	}
+	l.persisting = true
+	n.pers.reqc <- rd
+}
+
+// persisted finishes a batch whose Persist step is durable.
+func (l *loopState) persisted(rd *Ready, err error) {
+	l.persisting = false
+	if err != nil {
+		l.fatal(fmt.Errorf("%w: %w", ErrStorage, err))
+		return
+	}
+	l.send(rd.Persisted())
+	if s := rd.Persist.Snapshot; s != nil {
+		l.restored(s)
+	}
+	if len(rd.Apply) > 0 {
+		l.handOut(rd.Apply, rd.SnapshotDue)
+	}
+	if err := l.core.Advance(rd); err != nil {
+		l.fatal(err)
+	}
+	l.n.commit.Store(l.core.log.committed)
+}
+
+// restored hands an installed snapshot to the apply goroutine and settles
+// the proposals it covers: this node will never apply their entries, so it
+// cannot know their results.
+func (l *loopState) restored(s *Snapshot) {
+	l.n.apply.enqueue(applyItem{snap: s})
+	for idx, r := range l.pending {
+		if idx <= s.Meta.Index {
+			delete(l.pending, idx)
+			switch {
+			case r.kind == reqConf:
+				r.finish(nil, nil)
+			case r.session:
+				// The session table in the snapshot answers a retry.
+				r.index, r.term = 0, 0
+				l.props = append(l.props, r)
+			default:
+				r.finish(nil, ErrOutcomeUnknown)
+			}
+		}
+	}
+	l.handedOut = max(l.handedOut, s.Meta.Index)
+	l.snapBytes = 0
+}
+
+// handOut gives committed entries to the apply goroutine, with the calls
+// waiting for them.
+func (l *loopState) handOut(ents []Entry, due uint64) {
+	item := applyItem{ents: ents}
+	if len(l.pending) > 0 {
+		for i := range ents {
+			e := &ents[i]
+			r := l.pending[e.Index]
+			if r == nil {
+				continue
+			}
+			delete(l.pending, e.Index)
+			if r.term != e.Term {
+				l.lost(r)
+				continue
+			}
+			item.waits = append(item.waits, r)
+		}
+	}
+	last := ents[len(ents)-1].Index
+	for i := range ents {
+		l.snapBytes += uint64(len(ents[i].Data))
+	}
+	if due != 0 || l.snapBytes > l.n.cfg.SnapshotLogBytes {
+		item.snapshot = true
+		item.cs = l.core.ConfStateAt(last)
+		l.snapBytes = 0
+	}
+	l.handedOut = last
+	l.n.apply.enqueue(item)
+}
+
+func (l *loopState) proposalResult(pr ProposalResult) {
+	b := l.batches[pr.Ref]
+	if b == nil {
+		return
+	}
+	delete(l.batches, pr.Ref)
+	var nl *NotLeaderError
+	switch {
+	case pr.Err == nil:
+		for i, r := range b.reqs {
+			r.index, r.term = pr.Index+uint64(i), pr.Term
+			l.register(r)
+		}
+	case errors.Is(pr.Err, ErrProposalDropped):
+		finishAll(b.reqs, pr.Err)
+	case errors.As(pr.Err, &nl), errors.Is(pr.Err, ErrTransferInProgress):
+		// Not appended anywhere: try again once a leader takes them.
+		l.parked = append(l.parked, b.reqs...)
+	default:
+		finishAll(b.reqs, pr.Err)
+	}
+}
+
+func (l *loopState) readState(rs ReadState) {
+	rb := l.readBatches[rs.Ref]
+	if rb == nil {
+		return
+	}
+	delete(l.readBatches, rs.Ref)
+	rb.index = rs.Index
+	if l.n.applied.Load() >= rs.Index {
+		finishAll(rb.reqs, nil)
+		return
+	}
+	l.n.apply.enqueue(applyItem{read: rb})
+}
+
+// send encodes and sends messages. Each gets its own buffer: a Transport
+// owns the payload it is given.
+func (l *loopState) send(msgs []Message) {
+	n := l.n
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Type == MsgSnap {
+			n.snaps.enqueue(m)
+			continue
+		}
+		buf := AppendMessage(make([]byte, 0, EncodedSize(m)), m)
+		if err := n.tr.Send(n.ctx, m.To, buf); err != nil && n.log != nil {
+			n.log.Debug("raft: send failed", "id", string(n.id), "to", string(m.To), "type", m.Type.String(), "err", err)
+		}
+	}
+}
+
+// observe reacts to changes of role and leader since the last look.
+func (l *loopState) observe() {
+	st := l.core.Status()
+	n := l.n
+	if st.State == l.state && st.Lead == l.lead && st.Term == l.term {
+		return
+	}
+	wasLeader := l.state == StateLeader
+	if n.metrics != nil {
+		switch {
+		case st.State == StateLeader && !wasLeader:
+			n.metrics.Election(st.Term, true)
+		case l.state == StateCandidate && st.State != StateLeader:
+			n.metrics.Election(l.term, false)
+		}
+	}
+	if n.log != nil && st.Lead != l.lead {
+		n.log.Info("raft: leader changed", "id", string(n.id), "term", st.Term, "leader", string(st.Lead))
+	}
+	oldLead, oldTerm := l.lead, l.term
+	l.state, l.lead, l.term = st.State, st.Lead, st.Term
+	if wasLeader && st.State != StateLeader && st.Term == oldTerm {
+		// Check-quorum made the leader step down (or it removed itself):
+		// nothing it holds can be confirmed now.
+		l.failPending(ErrQuorumLost)
+	}
+	if st.Lead != oldLead || st.Term != oldTerm {
+		// Forwarded proposals the old leader never answered: it can no
+		// longer answer, and the new leader does not know them.
+		for ref, b := range l.batches {
+			if !b.local && (b.lead != st.Lead || b.term != st.Term) {
+				delete(l.batches, ref)
+				l.lostBatch(b)
+			}
+		}
+	}
+	if st.Lead != None {
+		l.leaderless = 0
+		l.quorumLost = false
+		for _, r := range l.leaderWaiters {
+			r.finish(st.Lead, nil)
+		}
+		clear(l.leaderWaiters)
+		l.leaderWaiters = l.leaderWaiters[:0]
+		l.unpark()
+	}
+}
+
+// failPending fails every call waiting on the cluster (not WaitLeader).
+func (l *loopState) failPending(err error) {
+	finishAll(l.props, err)
+	l.props = l.props[:0]
+	finishAll(l.reads, err)
+	l.reads = l.reads[:0]
+	finishAll(l.leaseReads, err)
+	l.leaseReads = l.leaseReads[:0]
+	finishAll(l.parked, err)
+	l.parked = nil
+	for ref, b := range l.batches {
+		finishAll(b.reqs, err)
+		delete(l.batches, ref)
+	}
+	for idx, r := range l.pending {
+		r.finish(nil, err)
+		delete(l.pending, idx)
+	}
+	for ref, rb := range l.readBatches {
+		finishAll(rb.reqs, err)
+		delete(l.readBatches, ref)
+	}
+	finishAll(l.transfers, err)
+	l.transfers = l.transfers[:0]
+	l.n.apply.failReads(err)
+}
+
+// failAll fails everything, WaitLeader calls included; Close calls it once
+// the loop has exited.
+func (l *loopState) failAll(err error) {
+	l.failPending(err)
+	finishAll(l.leaderWaiters, err)
+	l.leaderWaiters = nil
+}
+
+// status builds a NodeStatus from the core; only the loop (or anyone once
+// the loop is not running) may call it.
+func (l *loopState) status() NodeStatus {
+	cs := l.core.Status()
+	return NodeStatus{ID: cs.ID, Role: cs.State, Term: cs.Term, Leader: cs.Lead, Commit: cs.Commit,
+		Applied: l.n.applied.Load(), LastIndex: cs.LastIndex, Progress: l.core.Progress(nil)}
+}
+
+// Session headers. With NodeConfig.Sessions every entry's data starts with
+// one byte: 0 for a plain command, 1 for a session command followed by the
+// client ID and sequence number as uvarints.
+const (
+	sessionNone = 0
+	sessionReq  = 1
+)
+
+func sessionHeaderLen(on bool, r *request) int {
+	if !on {
+		return 0
+	}
+	if !r.session {
+		return 1
+	}
+	return 1 + uvarintLen(r.client) + uvarintLen(r.seq)
+}
+
+func appendSessionHeader(b []byte, on bool, r *request) []byte {
+	if !on {
+		return b
+	}
+	if !r.session {
+		return append(b, sessionNone)
+	}
+	b = append(b, sessionReq)
+	b = binary.AppendUvarint(b, r.client)
+	return binary.AppendUvarint(b, r.seq)
+}
+
+// parseSessionHeader splits an entry's data into its session header and the
+// command. ok is false for data that has no valid header.
+func parseSessionHeader(b []byte) (session bool, client, seq uint64, cmd []byte, ok bool) {
+	if len(b) == 0 {
+		return false, 0, 0, nil, false
+	}
+	switch b[0] {
+	case sessionNone:
+		return false, 0, 0, b[1:], true
+	case sessionReq:
+		c, k := binary.Uvarint(b[1:])
+		if k <= 0 {
+			return false, 0, 0, nil, false
+		}
+		s, j := binary.Uvarint(b[1+k:])
+		if j <= 0 {
+			return false, 0, 0, nil, false
+		}
+		return true, c, s, b[1+k+j:], true
+	}
+	return false, 0, 0, nil, false
+}
