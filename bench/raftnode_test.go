@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,10 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 	hcraft "github.com/hashicorp/raft"
+
+	"github.com/distkit/distkit/raft"
+	"github.com/distkit/distkit/transport"
+	"github.com/distkit/distkit/transport/memnet"
 )
 
 // BenchmarkRaftInmem measures a whole Raft runtime, not just its core: three
@@ -23,6 +29,7 @@ import (
 // the per-command commit latencies seen by the proposers, from the call to
 // its result. Cluster setup and the first election are not timed.
 func BenchmarkRaftInmem(b *testing.B) {
+	b.Run("distkit", func(b *testing.B) { raftNodeBenchInmem(b, raftNodeProposers) })
 	b.Run("hashicorp", func(b *testing.B) { hcRaftBenchInmem(b, raftNodeProposers) })
 }
 
@@ -35,6 +42,15 @@ const (
 	// raftNodeSetupTimeout bounds cluster start and the first election; a
 	// run that exceeds it fails rather than hangs.
 	raftNodeSetupTimeout = 10 * time.Second
+	// raftNodeRunTimeout bounds one timed run, so that a proposal the
+	// node loses fails the benchmark instead of hanging it.
+	raftNodeRunTimeout = 5 * time.Minute
+	// raftNodeTick is the distkit nodes' TickInterval: 10 ms ticks make
+	// the election timeout 100-200 ms (10 ticks, randomized up to 20) and
+	// the heartbeat 10 ms, the same scale as the 50 ms timeouts the
+	// hashicorp side runs with, instead of the default 50 ms ticks
+	// (0.5-1 s elections), so that setup stays short.
+	raftNodeTick = 10 * time.Millisecond
 )
 
 // raftNodeCommand is the command every proposer proposes. It is shared and
@@ -283,5 +299,162 @@ func hcRaftBenchInmem(b *testing.B, proposers int) {
 		}
 		return nil
 	})
+	raftNodeReportLatency(b, lat)
+}
+
+// raftNodeSM is the trivial state machine on the distkit side: it keeps the
+// last applied index and returns it as each command's result, the same
+// work as hcRaftFSM. Apply, Snapshot and Restore run on one goroutine, so
+// it needs no lock.
+type raftNodeSM struct{ last uint64 }
+
+func (s *raftNodeSM) Apply(cmds []raft.Command) error {
+	for i := range cmds {
+		s.last = cmds[i].Index
+		cmds[i].Result = cmds[i].Index
+	}
+	return nil
+}
+
+func (s *raftNodeSM) Snapshot() (raft.SnapshotWriter, error) {
+	return raftNodeSnapshot(s.last), nil
+}
+
+func (s *raftNodeSM) Restore(r io.Reader) error {
+	var buf [8]byte
+	if _, err := io.ReadFull(r, buf[:]); err != nil {
+		return err
+	}
+	s.last = binary.LittleEndian.Uint64(buf[:])
+	return nil
+}
+
+// raftNodeSnapshot is a point-in-time copy of raftNodeSM's state.
+type raftNodeSnapshot uint64
+
+func (s raftNodeSnapshot) WriteSnapshot(w io.Writer) error {
+	_, err := w.Write(binary.LittleEndian.AppendUint64(nil, uint64(s)))
+	return err
+}
+
+func (raftNodeSnapshot) Release() {}
+
+// raftNodeIDs are the members of every distkit cluster here.
+var raftNodeIDs = []raft.NodeID{"n1", "n2", "n3"}
+
+// raftNodeCluster is three distkit nodes. closers run in order at Cleanup:
+// nodes first, then what they ran on (transports, storages, network).
+type raftNodeCluster struct {
+	nodes   []*raft.Node
+	closers []func() error
+	leader  *raft.Node
+}
+
+// raftNodeSpec builds one member: its transport and storage, each with
+// what closes it.
+type raftNodeSpec func(id raft.NodeID) (transport.Transport, raft.NodeStorage, []func() error, error)
+
+// raftNodeStart starts three nodes built by spec, with metrics (may be
+// nil) as every node's metrics hook, and waits for a leader.
+func raftNodeStart(b *testing.B, spec raftNodeSpec, metrics raft.Metrics) *raftNodeCluster {
+	b.Helper()
+	ids := raftNodeIDs
+	c := &raftNodeCluster{}
+	b.Cleanup(func() {
+		var errs []error
+		for _, n := range c.nodes {
+			errs = append(errs, n.Close())
+		}
+		for _, f := range c.closers {
+			errs = append(errs, f())
+		}
+		if err := errors.Join(errs...); err != nil {
+			b.Errorf("distkit: shutdown: %v", err)
+		}
+	})
+	for i, id := range ids {
+		tr, st, closers, err := spec(id)
+		c.closers = append(c.closers, closers...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := raft.NewNode(raft.NodeConfig{
+			Raft:         raft.Config{ID: id, Voters: ids, Seed: uint64(i + 1)},
+			Transport:    tr,
+			Storage:      st,
+			StateMachine: &raftNodeSM{},
+			TickInterval: raftNodeTick,
+			Metrics:      metrics,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	for _, n := range c.nodes {
+		if err := n.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), raftNodeSetupTimeout)
+	defer cancel()
+	id, err := c.nodes[0].WaitLeader(ctx)
+	if err != nil {
+		b.Fatalf("distkit: no leader: %v", err)
+	}
+	for _, n := range c.nodes {
+		if n.ID() == id {
+			c.leader = n
+		}
+	}
+	if c.leader == nil {
+		b.Fatalf("distkit: leader %q is not a member", id)
+	}
+	return c
+}
+
+// propose returns a proposer for raftNodeFanOut that proposes
+// raftNodeCommand on the leader and checks its result.
+func (c *raftNodeCluster) propose(ctx context.Context) func() error {
+	return func() error {
+		res, err := c.leader.Propose(ctx, raftNodeCommand)
+		if err != nil {
+			return err
+		}
+		if _, ok := res.(uint64); !ok {
+			return fmt.Errorf("distkit: unexpected result %v", res)
+		}
+		return nil
+	}
+}
+
+// raftNodeMemnet returns a spec whose members join one fault-free memnet
+// network (zero Config: lossless, synchronous, in order) and keep their log
+// in a MemoryStorage. The network closes at Cleanup, after the cluster
+// (Cleanup functions run last-registered first).
+func raftNodeMemnet(b *testing.B) raftNodeSpec {
+	net, err := memnet.New(memnet.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := net.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return func(id raft.NodeID) (transport.Transport, raft.NodeStorage, []func() error, error) {
+		ep, err := net.Join(id)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return ep, raft.NewMemoryStorage(), []func() error{ep.Close}, nil
+	}
+}
+
+func raftNodeBenchInmem(b *testing.B, proposers int) {
+	c := raftNodeStart(b, raftNodeMemnet(b), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), raftNodeRunTimeout)
+	defer cancel()
+	lat := raftNodeFanOut(b, proposers, c.propose(ctx))
 	raftNodeReportLatency(b, lat)
 }
