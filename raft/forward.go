@@ -24,9 +24,11 @@ type ProposalResult struct {
 // Ref in a later batch. It fails at once with a NotLeaderError when no
 // leader is known. A forwarded proposal or its answer may be lost with a
 // message: callers time out and retry, so the state machine should drop
-// repeated requests (thesis §6.3). The leader appends a network duplicate
-// of a forwarded proposal only once while it remembers the reference (the
-// last 64 per follower in its term).
+// repeated requests (thesis §6.3). The leader appends a duplicate of a
+// forwarded proposal only once while it remembers the reference (the last
+// 64 appended per follower in its term), and answers every copy with where
+// the first landed, so a follower that lost the answer may forward the same
+// proposal again under the same reference and learn it.
 func (c *Core) ProposeRef(ref uint64, data ...[]byte) error {
 	if c.err != nil {
 		return c.err
@@ -49,20 +51,29 @@ func (c *Core) ProposeRef(ref uint64, data ...[]byte) error {
 
 // handleForwardedProp is the leader's answer to MsgProp.
 func (c *Core) handleForwardedProp(m *Message) {
-	if p := c.peer(m.From); p != nil && p.seenForward(m.Context) {
-		// A network duplicate: the first copy was already appended and
-		// answered.
-		return
+	p := c.peer(m.From)
+	resp := Message{Type: MsgPropResp, To: m.From, Term: c.term, Context: m.Context}
+	if p != nil {
+		if rec, ok := p.findForward(m.Context); ok {
+			// A duplicate (from the network, or the follower asking again
+			// after losing the answer): the first copy was appended, so
+			// answer again with where it landed.
+			resp.Index, resp.LogTerm = rec.index, rec.term
+			c.send(resp)
+			return
+		}
 	}
 	data := make([][]byte, len(m.Entries))
 	for i := range m.Entries {
 		data[i] = m.Entries[i].Data
 	}
-	resp := Message{Type: MsgPropResp, To: m.From, Term: c.term, Context: m.Context}
 	index, term, err := c.Propose(data...)
 	switch {
 	case err == nil:
 		resp.Index, resp.LogTerm = index, term
+		if p != nil {
+			p.recordForward(m.Context, index, term)
+		}
 	case err == ErrProposalDropped:
 		resp.Reject, resp.RejectHint = true, propRejectDropped
 	case err == ErrTransferInProgress:

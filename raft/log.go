@@ -41,6 +41,10 @@ func newRaftLog(s Storage, committed, applied uint64) (*raftLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
+	// A snapshot holds only committed entries, so its index is committed
+	// even if the persisted commit index lags (a runtime may skip saving
+	// a HardState whose only change is the commit index).
+	committed = max(committed, snap.Meta.Index)
 	if committed > last {
 		return nil, fmt.Errorf("%w: persisted commit %d beyond last index %d", ErrStorage, committed, last)
 	}

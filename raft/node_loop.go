@@ -17,9 +17,17 @@ type loopState struct {
 	last atomic.Pointer[NodeStatus]
 
 	nextRef uint64
+	// fwdSent counts forwarded batches, to know when the leader may have
+	// forgotten one's reference.
+	fwdSent uint64
 	ticks   uint64
-	// persisting is set while a batch is out for Save.
-	persisting bool
+	// persisting is set while a batch is out for Save; appliedEarly when
+	// its Apply was handed out before the Save.
+	persisting   bool
+	appliedEarly bool
+	// savedTerm and savedVote are the HardState's last saved term and vote.
+	savedTerm uint64
+	savedVote NodeID
 
 	// props and reads were received since the last flush and go to the
 	// core together, so concurrent callers share one batch.
@@ -61,10 +69,12 @@ type propBatch struct {
 	// core answers it in its next batch, whatever happens.
 	local bool
 	ref   uint64
-	reqs  []*request
-	lead  NodeID
-	term  uint64
-	tick  uint64
+	// seq counts the batches this node forwarded before this one.
+	seq  uint64
+	reqs []*request
+	lead NodeID
+	term uint64
+	tick uint64
 }
 
 // readBatch is reads that share one read index.
@@ -85,6 +95,7 @@ func (l *loopState) init(n *Node) {
 	l.readBatches = make(map[uint64]*readBatch)
 	st := l.core.Status()
 	l.state, l.lead, l.term = st.State, st.Lead, st.Term
+	l.savedTerm, l.savedVote = st.Term, st.Vote
 	l.handedOut = max(st.Applied, n.applied.Load())
 }
 
@@ -189,15 +200,7 @@ func (l *loopState) tick() {
 	l.core.Tick()
 	l.ticks++
 	et := uint64(l.n.cfg.Raft.ElectionTicks)
-	// Forwarded proposals unanswered for an election timeout: the answer
-	// or the proposal was lost. Their outcome is known only if the leader
-	// stays the same (see retryBatches).
-	for ref, b := range l.batches {
-		if !b.local && l.ticks-b.tick >= et {
-			delete(l.batches, ref)
-			l.lostBatch(b)
-		}
-	}
+	l.retryForwarded(et)
 	// Reads are idempotent: ask again.
 	for ref, rb := range l.readBatches {
 		if l.ticks-rb.tick >= et {
@@ -220,6 +223,33 @@ func (l *loopState) tick() {
 		}
 	}
 	l.unpark()
+}
+
+// retryForwarded forwards again, under the same reference, proposals whose
+// answer has not come: the proposal or the answer was lost. The leader
+// appends a proposal once per reference and answers a copy with where the
+// first landed, as long as it remembers the reference (the last
+// fwdSeenSize it appended from this node in its term). Beyond that memory,
+// or after two election timeouts, the outcome is unknown.
+func (l *loopState) retryForwarded(et uint64) {
+	every := max(2, et/4)
+	for ref, b := range l.batches {
+		age := l.ticks - b.tick
+		if b.local || age == 0 || age%every != 0 {
+			continue
+		}
+		if age >= 2*et || l.fwdSent-b.seq >= fwdSeenSize-8 || l.state == StateLeader || l.lead != b.lead || l.term != b.term {
+			delete(l.batches, ref)
+			l.lostBatch(b)
+			continue
+		}
+		datas := l.encodeProposals(b.reqs)
+		if err := l.core.ProposeRef(ref, datas...); err != nil {
+			delete(l.batches, ref)
+			l.lostBatch(b)
+		}
+		clear(datas)
+	}
 }
 
 // lostBatch handles proposals whose placement was never answered: session
@@ -258,6 +288,12 @@ func (l *loopState) handle(r *request) {
 	case reqLeaseRead:
 		l.leaseReads = append(l.leaseReads, r)
 	case reqConf:
+		if l.state == StateLeader && !l.core.committedInTerm() {
+			// A new leader takes changes once it has committed an entry of
+			// its term, one round trip away: wait for it rather than fail.
+			l.parked = append(l.parked, r)
+			return
+		}
 		index, term, err := l.core.ProposeConfChange(r.cc)
 		if err != nil {
 			r.finish(nil, err)

@@ -42,8 +42,6 @@ func (l *loopState) flushProposals() {
 	}
 	sessions := l.n.cfg.Sessions
 	for len(props) > 0 {
-		// Take a chunk and copy its commands into one buffer: the log
-		// keeps entries' data, and the caller may reuse its slice.
 		size, k := 0, 0
 		for k < len(props) && (k == 0 || size+len(props[k].data) <= maxPropBatchBytes) {
 			size += len(props[k].data) + sessionHeaderLen(sessions, props[k])
@@ -51,15 +49,7 @@ func (l *loopState) flushProposals() {
 		}
 		chunk := props[:k:k]
 		props = props[k:]
-		buf := make([]byte, 0, size)
-		datas := l.dataScratch[:0]
-		for _, r := range chunk {
-			start := len(buf)
-			buf = appendSessionHeader(buf, sessions, r)
-			buf = append(buf, r.data...)
-			datas = append(datas, buf[start:len(buf):len(buf)])
-		}
-		l.dataScratch = datas
+		datas := l.encodeProposals(chunk)
 		ref := l.ref()
 		err := l.core.ProposeRef(ref, datas...)
 		clear(datas)
@@ -68,7 +58,11 @@ func (l *loopState) flushProposals() {
 		case err == nil:
 			reqs := make([]*request, len(chunk))
 			copy(reqs, chunk)
-			l.batches[ref] = &propBatch{local: l.state == StateLeader, ref: ref, reqs: reqs, lead: l.lead, term: l.term, tick: l.ticks}
+			b := &propBatch{local: l.state == StateLeader, ref: ref, seq: l.fwdSent, reqs: reqs, lead: l.lead, term: l.term, tick: l.ticks}
+			if !b.local {
+				l.fwdSent++
+			}
+			l.batches[ref] = b
 		case errors.As(err, &nl):
 			l.noLeader(chunk)
 		default:
@@ -77,6 +71,28 @@ func (l *loopState) flushProposals() {
 		}
 	}
 	clear(l.props[:cap(l.props)][:0])
+}
+
+// encodeProposals copies the commands of rs, with their session headers,
+// into one new buffer (the log keeps entries' data, and callers may reuse
+// their slices) and returns them as slices of it, in a scratch slice valid
+// until the next call.
+func (l *loopState) encodeProposals(rs []*request) [][]byte {
+	sessions := l.n.cfg.Sessions
+	size := 0
+	for _, r := range rs {
+		size += len(r.data) + sessionHeaderLen(sessions, r)
+	}
+	buf := make([]byte, 0, size)
+	datas := l.dataScratch[:0]
+	for _, r := range rs {
+		start := len(buf)
+		buf = appendSessionHeader(buf, sessions, r)
+		buf = append(buf, r.data...)
+		datas = append(datas, buf[start:len(buf):len(buf)])
+	}
+	l.dataScratch = datas
+	return datas
 }
 
 func (l *loopState) flushReads(reads []*request, lease bool) []*request {
@@ -144,16 +160,37 @@ func (l *loopState) handleReady(rd *Ready) {
 		clear(l.transfers)
 		l.transfers = l.transfers[:0]
 	}
-	if rd.Persist.IsEmpty() || n.pers.inline {
-		var err error
-		if !rd.Persist.IsEmpty() {
-			err = n.pers.save(rd)
-		}
-		l.persisted(rd, err)
+	// Entries committed in an earlier batch are durable here already (and
+	// on a quorum): apply them now, in parallel with this batch's disk
+	// write, rather than after it.
+	l.appliedEarly = len(rd.Apply) > 0 && rd.Persist.Snapshot == nil &&
+		(len(rd.Persist.Entries) == 0 || rd.Apply[len(rd.Apply)-1].Index < rd.Persist.Entries[0].Index)
+	if l.appliedEarly {
+		l.handOut(rd.Apply, rd.SnapshotDue)
+	}
+	switch {
+	case rd.Persist.IsEmpty() || (!n.pers.inline && !l.needsSave(&rd.Persist)):
+		l.persisted(rd, nil)
+		return
+	case n.pers.inline:
+		l.persisted(rd, n.pers.save(rd))
 		return
 	}
 	l.persisting = true
 	n.pers.reqc <- rd
+}
+
+// needsSave reports whether p must be written before the batch goes on. A
+// HardState that differs from the saved one only in its commit index need
+// not be: the commit index is persisted only to shorten restarts (a
+// restarted node learns it again from the leader), and skipping it saves
+// an fsync on every commit, on the path of every proposal.
+func (l *loopState) needsSave(p *Persist) bool {
+	if len(p.Entries) > 0 || p.Snapshot != nil || p.ConfState != nil {
+		return true
+	}
+	hs := p.HardState
+	return !hs.IsEmpty() && (hs.Term != l.savedTerm || hs.Vote != l.savedVote)
 }
 
 // persisted finishes a batch whose Persist step is durable.
@@ -163,11 +200,14 @@ func (l *loopState) persisted(rd *Ready, err error) {
 		l.fatal(fmt.Errorf("%w: %w", ErrStorage, err))
 		return
 	}
+	if hs := rd.Persist.HardState; !hs.IsEmpty() {
+		l.savedTerm, l.savedVote = hs.Term, hs.Vote
+	}
 	l.send(rd.Persisted())
 	if s := rd.Persist.Snapshot; s != nil {
 		l.restored(s)
 	}
-	if len(rd.Apply) > 0 {
+	if len(rd.Apply) > 0 && !l.appliedEarly {
 		l.handOut(rd.Apply, rd.SnapshotDue)
 	}
 	if err := l.core.Advance(rd); err != nil {
@@ -308,9 +348,13 @@ func (l *loopState) observe() {
 	oldLead, oldTerm := l.lead, l.term
 	l.state, l.lead, l.term = st.State, st.Lead, st.Term
 	if wasLeader && st.State != StateLeader && st.Term == oldTerm {
-		// Check-quorum made the leader step down (or it removed itself):
-		// nothing it holds can be confirmed now.
-		l.failPending(ErrQuorumLost)
+		if l.core.isVoter() {
+			// Check-quorum made the leader step down: nothing it holds
+			// can be confirmed now.
+			l.failPending(ErrQuorumLost)
+		} else {
+			l.removed(st.Commit)
+		}
 	}
 	if st.Lead != oldLead || st.Term != oldTerm {
 		// Forwarded proposals the old leader never answered: it can no
@@ -332,6 +376,27 @@ func (l *loopState) observe() {
 		l.leaderWaiters = l.leaderWaiters[:0]
 		l.unpark()
 	}
+}
+
+// removed settles the calls of a leader that removed itself and stepped
+// down: entries up to the commit index still apply here, later ones may or
+// may not commit without this node, which will not hear of them.
+func (l *loopState) removed(commit uint64) {
+	for idx, r := range l.pending {
+		if idx > commit {
+			r.finish(nil, ErrOutcomeUnknown)
+			delete(l.pending, idx)
+		}
+	}
+	for ref, b := range l.batches {
+		finishAll(b.reqs, ErrOutcomeUnknown)
+		delete(l.batches, ref)
+	}
+	nl := &NotLeaderError{}
+	finishAll(l.props, nl)
+	l.props = l.props[:0]
+	finishAll(l.parked, nl)
+	l.parked = nil
 }
 
 // failPending fails every call waiting on the cluster (not WaitLeader).

@@ -43,7 +43,7 @@ type progress struct {
 	readAck uint64
 	// fwdSeen remembers the references of the last proposals the member
 	// forwarded to this leader, so a network duplicate is appended once.
-	fwdSeen [fwdSeenSize]uint64
+	fwdSeen [fwdSeenSize]fwdRecord
 	fwdLen  int
 	fwdPos  int
 	infl    inflights
@@ -168,17 +168,28 @@ func (f *inflights) reset() {
 // per follower.
 const fwdSeenSize = 64
 
-// seenForward records ref and reports whether it was already recorded.
-func (p *progress) seenForward(ref uint64) bool {
+// fwdRecord is where a forwarded proposal landed.
+type fwdRecord struct {
+	ref, index, term uint64
+}
+
+// findForward returns where the forwarded proposal ref landed, if it is
+// among the last fwdSeenSize the member forwarded in this term.
+func (p *progress) findForward(ref uint64) (fwdRecord, bool) {
 	for i := 0; i < p.fwdLen; i++ {
-		if p.fwdSeen[i] == ref {
-			return true
+		if p.fwdSeen[i].ref == ref {
+			return p.fwdSeen[i], true
 		}
 	}
-	p.fwdSeen[p.fwdPos] = ref
+	return fwdRecord{}, false
+}
+
+// recordForward remembers where the forwarded proposal ref landed,
+// forgetting the oldest record when full.
+func (p *progress) recordForward(ref, index, term uint64) {
+	p.fwdSeen[p.fwdPos] = fwdRecord{ref: ref, index: index, term: term}
 	p.fwdPos = (p.fwdPos + 1) % fwdSeenSize
 	p.fwdLen = min(p.fwdLen+1, fwdSeenSize)
-	return false
 }
 
 // PeerProgress is a leader's view of one member's replication, for

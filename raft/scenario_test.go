@@ -174,7 +174,8 @@ func TestProposalForwarding(t *testing.T) {
 	require.Equal(t, "fwd", string(f.applied[r.Index-1].Data))
 	require.Equal(t, r.Term, f.applied[r.Index-1].Term)
 
-	// A duplicated forwarded proposal is appended once.
+	// A duplicated forwarded proposal is appended once, and each copy is
+	// answered with where the first landed.
 	require.NoError(t, f.core.ProposeRef(8, []byte("dup")))
 	c.cycle(f)
 	for i, n := 0, len(c.net); i < n; i++ {
@@ -183,7 +184,9 @@ func TestProposalForwarding(t *testing.T) {
 		}
 	}
 	o = c.runCollect(20)
-	require.Len(t, o.proposals[f.id], 1)
+	require.Len(t, o.proposals[f.id], 2)
+	require.Equal(t, o.proposals[f.id][0], o.proposals[f.id][1])
+	require.NoError(t, o.proposals[f.id][0].Err)
 	dups := 0
 	for _, e := range c.logOf(c.node(0)) {
 		if string(e.Data) == "dup" {
