@@ -116,6 +116,7 @@ func raftNodeBenchDurable(b *testing.B, proposers int) {
 	lat := raftNodeFanOut(b, proposers, c.propose(ctx))
 	fs, entries := m.take()
 	raftNodeReportLatency(b, lat)
+	raftNodeReportRetries(b, c.retries.Load())
 	if len(fs) == 0 {
 		b.Fatal("distkit: the metrics hook saw no fsync")
 	}
