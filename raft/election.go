@@ -153,6 +153,16 @@ func (c *Core) handleVoteRequest(m *Message) {
 		(pre && m.Term > c.term) ||
 		c.mutation == mutDoubleVote
 	upToDate := c.log.isUpToDate(m.Index, m.LogTerm) || c.mutation == mutSkipUpToDate
+	if pre && c.state == StatePreCandidate && m.Term == c.term+1 && m.From > c.id &&
+		m.Index == c.log.lastIndex() && m.LogTerm == c.log.lastTerm() {
+		// Two pre-candidates with equal logs for the same term would both
+		// win their pre-votes, campaign together and split the vote, costing
+		// another election timeout. Break the tie by ID: only the lower one
+		// gets this node's pre-vote. Pre-votes change no state, so this is
+		// a liveness choice; the lower one campaigns, or fails and leaves
+		// the field.
+		canVote = false
+	}
 	respType := MsgVoteResp
 	if pre {
 		respType = MsgPreVoteResp

@@ -35,6 +35,17 @@ const (
 	DefaultMaxSessions = 65536
 )
 
+// subTicks is how many core ticks a Node makes per TickInterval.
+const subTicks = 10
+
+// coreTick is the interval at which the node ticks its core.
+func (c *NodeConfig) coreTick() time.Duration {
+	if d := c.TickInterval / subTicks; d > 0 {
+		return d
+	}
+	return c.TickInterval
+}
+
 // NodeConfig configures a Node. The zero value of every field but
 // Transport, Storage, StateMachine and Raft.ID means the documented default.
 type NodeConfig struct {
@@ -50,9 +61,13 @@ type NodeConfig struct {
 	Storage NodeStorage
 	// StateMachine is the replicated state. Required.
 	StateMachine StateMachine
-	// TickInterval is the wall-clock length of one core tick. Election
-	// timeouts are Raft.ElectionTicks ticks, heartbeats Raft.HeartbeatTicks.
-	// Default 50 ms.
+	// TickInterval is the wall-clock length of one tick of the Raft
+	// settings: the election timeout is Raft.ElectionTicks ticks
+	// (randomized up to twice that), heartbeats go every
+	// Raft.HeartbeatTicks ticks. Default 50 ms. The node ticks the core ten
+	// times per TickInterval with those settings scaled to match, so
+	// randomized election timeouts have a finer grain and split votes are
+	// rarer.
 	TickInterval time.Duration
 	// SnapshotRateBytes bounds the snapshot bytes per second this node
 	// sends to followers (a token bucket with one second of burst). Default
@@ -127,6 +142,16 @@ func (c *NodeConfig) withDefaults() NodeConfig {
 	n.Raft = n.Raft.withDefaults()
 	if n.TickInterval == 0 {
 		n.TickInterval = DefaultTickInterval
+	}
+	// The core runs on sub-ticks: the tick-based settings are scaled so
+	// that they keep their length in TickIntervals, while randomized
+	// election timeouts are drawn from subTicks times more values, which
+	// makes two nodes campaigning at once (a split vote, one more election
+	// timeout lost) subTicks times rarer.
+	if n.TickInterval/subTicks > 0 {
+		n.Raft.ElectionTicks *= subTicks
+		n.Raft.HeartbeatTicks *= subTicks
+		n.Raft.LeaseDriftTicks *= subTicks
 	}
 	if n.SnapshotRateBytes == 0 {
 		n.SnapshotRateBytes = DefaultSnapshotRateBytes

@@ -49,10 +49,12 @@ type loopState struct {
 	// handedOut is the last index given to the apply goroutine.
 	handedOut uint64
 
-	state      StateType
-	lead       NodeID
-	term       uint64
-	leaderless int
+	state StateType
+	lead  NodeID
+	term  uint64
+	// heard is the tick this node last heard from a leader (or led);
+	// quorumLost is set while that is an election timeout ago.
+	heard      uint64
 	quorumLost bool
 	// snapBytes counts entry bytes handed out since the last snapshot.
 	snapBytes uint64
@@ -109,7 +111,7 @@ func (n *Node) run() {
 	defer n.wg.Done()
 	l := &n.loop
 	defer l.exit()
-	ticker := time.NewTicker(n.cfg.TickInterval)
+	ticker := time.NewTicker(n.cfg.coreTick())
 	defer ticker.Stop()
 	recv := n.tr.Recv()
 	for {
@@ -194,6 +196,10 @@ func (l *loopState) step(tm transport.Message) {
 	if err := l.core.Step(m); err != nil {
 		l.fatal(err)
 	}
+	if (m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap) && m.From == l.core.lead {
+		l.heard = l.ticks
+		l.quorumLost = false
+	}
 }
 
 func (l *loopState) tick() {
@@ -212,15 +218,17 @@ func (l *loopState) tick() {
 			}
 		}
 	}
-	if l.state != StateLeader && l.lead == None {
-		l.leaderless++
-		if l.leaderless >= 2*int(et) && !l.quorumLost {
-			l.quorumLost = true
-			if n := l.n; n.log != nil {
-				n.log.Warn("raft: no leader for two election timeouts", "id", string(n.id), "term", l.term)
-			}
-			l.failPending(ErrQuorumLost)
+	if l.state == StateLeader {
+		l.heard = l.ticks
+	} else if l.ticks-l.heard >= et && !l.quorumLost {
+		// No word from a leader for an election timeout: fail what waits
+		// rather than let it hang, and fail new calls at once until a
+		// leader is heard from again.
+		l.quorumLost = true
+		if n := l.n; n.log != nil {
+			n.log.Warn("raft: no leader heard from for an election timeout", "id", string(n.id), "term", l.term)
 		}
+		l.failPending(ErrQuorumLost)
 	}
 	l.unpark()
 }

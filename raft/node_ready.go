@@ -12,6 +12,15 @@ const maxPropBatchBytes = 1 << 20
 
 // flush hands the calls received since the last flush to the core.
 func (l *loopState) flush() {
+	if l.quorumLost && l.state != StateLeader {
+		l.noLeader(l.props)
+		l.props = l.props[:0]
+		l.noLeader(l.reads)
+		l.reads = l.reads[:0]
+		l.noLeader(l.leaseReads)
+		l.leaseReads = l.leaseReads[:0]
+		return
+	}
 	if len(l.props) > 0 {
 		l.flushProposals()
 	}
@@ -350,7 +359,9 @@ func (l *loopState) observe() {
 	if wasLeader && st.State != StateLeader && st.Term == oldTerm {
 		if l.core.isVoter() {
 			// Check-quorum made the leader step down: nothing it holds
-			// can be confirmed now.
+			// can be confirmed now, and new calls fail at once until a
+			// leader is heard from.
+			l.quorumLost = true
 			l.failPending(ErrQuorumLost)
 		} else {
 			l.removed(st.Commit)
@@ -366,9 +377,11 @@ func (l *loopState) observe() {
 			}
 		}
 	}
-	if st.Lead != None {
-		l.leaderless = 0
+	if st.State == StateLeader {
+		l.heard = l.ticks
 		l.quorumLost = false
+	}
+	if st.Lead != None {
 		for _, r := range l.leaderWaiters {
 			r.finish(st.Lead, nil)
 		}
