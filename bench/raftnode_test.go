@@ -505,22 +505,32 @@ func raftNodeStart(b *testing.B, spec raftNodeSpec, metrics raft.Metrics) *raftN
 	return c
 }
 
-// awaitLeader asks from for the leader (WaitLeader returns once one is
-// known) and makes it c.leader.
+// awaitLeader waits for a leader and makes it c.leader: first by asking
+// from (WaitLeader returns as soon as from knows one), then, if that one
+// does not say it leads, by looking at every node once per tick.
+// Proposers call it after a proposal failed because leadership moved, so
+// they do not spin while the cluster elects a new leader.
 func (c *raftNodeCluster) awaitLeader(from *raft.Node) error {
 	ctx, cancel := context.WithTimeout(context.Background(), raftNodeSetupTimeout)
 	defer cancel()
-	id, err := from.WaitLeader(ctx)
-	if err != nil {
+	if _, err := from.WaitLeader(ctx); err != nil {
 		return fmt.Errorf("distkit: no leader: %w", err)
 	}
-	for _, n := range c.nodes {
-		if n.ID() == id {
-			c.leader.Store(n)
-			return nil
+	tick := time.NewTicker(raftNodeTick)
+	defer tick.Stop()
+	for {
+		for _, n := range c.nodes {
+			if n.Status().Role == raft.StateLeader {
+				c.leader.Store(n)
+				return nil
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("distkit: no node says it leads: %w", ctx.Err())
 		}
 	}
-	return fmt.Errorf("distkit: leader %q is not a member", id)
 }
 
 // propose returns a proposer for raftNodeFanOut that proposes
@@ -547,6 +557,11 @@ func (c *raftNodeCluster) propose(ctx context.Context) func() error {
 			c.retries.Add(1)
 			if err := c.awaitLeader(n); err != nil {
 				return err
+			}
+			if c.leader.Load() == n {
+				// n still says it leads: give it a tick to notice.
+				t := time.NewTimer(raftNodeTick)
+				<-t.C
 			}
 		}
 	}
