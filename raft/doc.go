@@ -106,6 +106,50 @@
 // Propose on a follower returns a NotLeaderError naming the leader;
 // ProposeRef forwards instead.
 //
+// # Node: the runtime
+//
+// Most users embed a Node rather than a Core. A Node runs a Core over a
+// transport.Transport (transport/tcpnet between processes, transport/memnet
+// in tests), a NodeStorage (WALStorage on disk, MemoryStorage in memory)
+// and the application's StateMachine, and turns the core's batches into
+// blocking calls that take a context:
+//
+//	node, err := raft.NewNode(raft.NodeConfig{
+//		Raft:         raft.Config{ID: "n1", Voters: ids, Seed: seed},
+//		Transport:    tr,    // e.g. a tcpnet.Transport
+//		Storage:      store, // e.g. from raft.OpenWALStorage
+//		StateMachine: sm,    // your Apply, Snapshot, Restore
+//	})
+//	...
+//	err = node.Start()
+//	defer node.Close()
+//	result, err := node.Propose(ctx, cmd) // on any node: followers forward
+//	err = node.ReadIndex(ctx)             // then read sm: linearizable
+//
+// One goroutine owns the core; it batches the calls that arrive together
+// into one proposal and one read round, sends the leader's appends at once,
+// saves each batch on a persist goroutine (so the leader's fsync overlaps
+// replication), and hands committed entries to an apply goroutine, so a
+// slow state machine delays results and reads but not consensus. Propose
+// returns the state machine's Result for its entry as applied on the
+// calling node, matched by index and term; an entry lost in a change of
+// leader is proposed again. Calls fail fast rather than hang: with
+// ErrQuorumLost when check-quorum deposes the leader or no leader has been
+// heard from for an election timeout, and with ErrStopped when the node
+// closes. Client sessions (NodeConfig.Sessions, ProposeSession) apply a
+// retried request once, with the session table replicated and carried in
+// snapshots. The node snapshots its state machine every
+// Config.SnapshotEntries entries or NodeConfig.SnapshotLogBytes bytes,
+// compacts its log keeping NodeConfig.SnapshotKeepEntries behind the
+// snapshot, sends snapshots to followers at NodeConfig.SnapshotRateBytes,
+// and restores its state machine from a snapshot the leader sends. Status
+// reports the role, term, leader, commit and applied indexes and, on the
+// leader, each member's replication; NodeConfig.Metrics receives
+// measurements and NodeConfig.Logger notable events.
+//
+// A Node's methods are safe for concurrent use. StateMachine documents
+// which of its methods may run concurrently.
+//
 // # Wire format
 //
 // AppendMessage and DecodeMessage encode messages in a versioned, canonical

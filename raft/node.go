@@ -364,11 +364,16 @@ func (n *Node) do(ctx context.Context, r *request) (any, error) {
 // An entry lost in a change of leader (another entry committed at its
 // index) is proposed again, as long as ctx allows. Errors:
 // ErrProposalDropped when the leader has too many uncommitted bytes;
-// ErrQuorumLost when the leader lost its quorum or no leader is known for
-// two election timeouts (the entry may still commit); ErrOutcomeUnknown
-// when this node cannot tell whether the entry was applied; ErrStopped;
-// ctx's error. Only ErrProposalDropped guarantees the command was not
-// applied: use ProposeSession to retry the others safely.
+// ErrQuorumLost when the leader lost its quorum, or this node has not heard
+// from a leader for an election timeout (then calls fail at once until it
+// does); ErrOutcomeUnknown when this node cannot tell whether the entry was
+// applied; ErrStopped; ctx's error.
+//
+// An error that matches ErrProposalDropped or ErrNotLeader guarantees the
+// command was not applied (an ErrQuorumLost error for a call that never
+// left this node matches ErrNotLeader too). After any other error the
+// command may or may not be applied, now or later: use ProposeSession to
+// retry those safely.
 func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 	r := n.reqs.get(reqPropose)
 	r.data = cmd

@@ -36,7 +36,7 @@ func (l *loopState) flush() {
 // been for too long.
 func (l *loopState) noLeader(rs []*request) {
 	if l.quorumLost {
-		finishAll(rs, ErrQuorumLost)
+		finishAll(rs, errQuorumLostUnsent)
 		return
 	}
 	l.parked = append(l.parked, rs...)
@@ -413,14 +413,20 @@ func (l *loopState) removed(commit uint64) {
 }
 
 // failPending fails every call waiting on the cluster (not WaitLeader).
+// Calls never handed to the core fail with an error that also matches
+// ErrNotLeader, which promises they were not applied.
 func (l *loopState) failPending(err error) {
-	finishAll(l.props, err)
+	unsent := err
+	if err == ErrQuorumLost {
+		unsent = errQuorumLostUnsent
+	}
+	finishAll(l.props, unsent)
 	l.props = l.props[:0]
-	finishAll(l.reads, err)
+	finishAll(l.reads, unsent)
 	l.reads = l.reads[:0]
-	finishAll(l.leaseReads, err)
+	finishAll(l.leaseReads, unsent)
 	l.leaseReads = l.leaseReads[:0]
-	finishAll(l.parked, err)
+	finishAll(l.parked, unsent)
 	l.parked = nil
 	for ref, b := range l.batches {
 		finishAll(b.reqs, err)
@@ -507,3 +513,17 @@ func parseSessionHeader(b []byte) (session bool, client, seq uint64, cmd []byte,
 	}
 	return false, 0, 0, nil, false
 }
+
+// quorumLostUnsentError fails a call that this node never handed to the
+// core because no leader was heard from: it matches ErrQuorumLost, and
+// ErrNotLeader (as a *NotLeaderError with no leader) to say the command
+// was not applied.
+type quorumLostUnsentError struct{ nl *NotLeaderError }
+
+var errQuorumLostUnsent error = &quorumLostUnsentError{nl: &NotLeaderError{}}
+
+func (e *quorumLostUnsentError) Error() string {
+	return "raft: quorum lost: no leader heard from for an election timeout (not proposed)"
+}
+
+func (e *quorumLostUnsentError) Unwrap() []error { return []error{ErrQuorumLost, e.nl} }

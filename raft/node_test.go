@@ -709,3 +709,33 @@ func (m *recMetrics) snapshot() recMetrics {
 	defer m.mu.Unlock()
 	return recMetrics{commits: m.commits, fsyncs: m.fsyncs, lags: m.lags, elections: m.elections, snaps: m.snaps, fsyncEntries: m.fsyncEntries}
 }
+
+func TestNodeQuorumLostErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, nil)
+		defer c.close()
+		lead := c.leader()
+		f := c.follower(lead)
+		c.net.Isolate(f)
+		// Once f has not heard from the leader for an election timeout,
+		// its calls fail at once, and say they were not proposed.
+		time.Sleep(10 * 10 * time.Millisecond)
+		synctest.Wait()
+		start := time.Now()
+		_, err := c.nodes[f].Propose(context.Background(), []byte("x=1"))
+		require.Zero(t, time.Since(start))
+		require.ErrorIs(t, err, raft.ErrQuorumLost)
+		require.ErrorIs(t, err, raft.ErrNotLeader)
+		var nl *raft.NotLeaderError
+		require.ErrorAs(t, err, &nl)
+		require.Equal(t, raft.None, nl.Leader)
+		require.ErrorIs(t, c.nodes[f].ReadIndex(context.Background()), raft.ErrQuorumLost)
+		// WaitLeader is not failed by a lost quorum: it waits for its ctx.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err = c.nodes[f].WaitLeader(ctx)
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		}
+	})
+}
