@@ -56,6 +56,9 @@ type applier struct {
 	dups     []int // positions of duplicate session requests in the item
 
 	snapshotting atomic.Bool
+	// appliedBytes counts the entry bytes applied, against the loop's
+	// handedBytes.
+	appliedBytes atomic.Uint64
 }
 
 func (a *applier) init(n *Node) {
@@ -221,6 +224,11 @@ func (a *applier) applyEntries(it *applyItem) error {
 	}
 	last := it.ents[len(it.ents)-1].Index
 	n.applied.Store(last)
+	size := uint64(0)
+	for i := range it.ents {
+		size += uint64(len(it.ents[i].Data))
+	}
+	a.appliedBytes.Add(size)
 	// Answer the waiting calls; it.waits and it.ents are both in index
 	// order.
 	first := it.ents[0].Index

@@ -46,8 +46,10 @@ type loopState struct {
 	leaderWaiters []*request
 	// transfers wait for the running leadership transfer.
 	transfers []*request
-	// handedOut is the last index given to the apply goroutine.
-	handedOut uint64
+	// handedOut is the last index given to the apply goroutine;
+	// handedBytes the entry bytes given to it so far.
+	handedOut   uint64
+	handedBytes uint64
 
 	state StateType
 	lead  NodeID

@@ -43,6 +43,12 @@ func (l *loopState) noLeader(rs []*request) {
 }
 
 func (l *loopState) flushProposals() {
+	if l.handedBytes-l.n.apply.appliedBytes.Load() > 2*l.n.cfg.Raft.MaxApplyBytes {
+		// The state machine is far behind: hold new proposals here (their
+		// callers wait) until it catches up, so the apply queue's memory
+		// stays bounded. The next tick or event tries again.
+		return
+	}
 	props := l.props
 	l.props = l.props[:0]
 	if l.state != StateLeader && l.lead == None {
@@ -269,9 +275,12 @@ func (l *loopState) handOut(ents []Entry, due uint64) {
 		}
 	}
 	last := ents[len(ents)-1].Index
+	size := uint64(0)
 	for i := range ents {
-		l.snapBytes += uint64(len(ents[i].Data))
+		size += uint64(len(ents[i].Data))
 	}
+	l.snapBytes += size
+	l.handedBytes += size
 	if due != 0 || l.snapBytes > l.n.cfg.SnapshotLogBytes {
 		item.snapshot = true
 		item.cs = l.core.ConfStateAt(last)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -737,5 +738,89 @@ func TestNodeQuorumLostErrors(t *testing.T) {
 		if err != nil {
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 		}
+	})
+}
+
+// blockingSM is a kvSM whose Apply waits while its gate is shut. The gate
+// is a channel, which testing/synctest sees as durably blocking.
+type blockingSM struct {
+	*kvSM
+	gate atomic.Pointer[chan struct{}]
+}
+
+func (s *blockingSM) Apply(cmds []raft.Command) error {
+	if g := s.gate.Load(); g != nil {
+		<-*g
+	}
+	return s.kvSM.Apply(cmds)
+}
+
+func (s *blockingSM) shut() {
+	g := make(chan struct{})
+	s.gate.Store(&g)
+}
+
+func (s *blockingSM) open() { close(*s.gate.Load()) }
+
+// TestNodeSlowStateMachine checks that a stalled state machine neither
+// stalls consensus (no election while it waits) nor lets proposals pile up
+// without bound in the apply queue.
+func TestNodeSlowStateMachine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := map[raft.NodeID]*blockingSM{}
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) {
+			cfg.Raft.MaxApplyBytes = 1000
+			b := &blockingSM{kvSM: cfg.StateMachine.(*kvSM)}
+			slow[cfg.Raft.ID] = b
+			cfg.StateMachine = b
+		})
+		defer c.close()
+		lead := c.leader()
+		term := c.nodes[lead].Status().Term
+		for _, b := range slow {
+			b.shut()
+		}
+		opened := false
+		openAll := func() {
+			if !opened {
+				opened = true
+				for _, b := range slow {
+					b.open()
+				}
+			}
+		}
+		defer openAll()
+		var wg sync.WaitGroup
+		propose := func(from, to int) {
+			for i := from; i < to; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					cmd := fmt.Appendf(nil, "k%d=%s", i, strings.Repeat("x", 100))
+					if _, err := c.nodes[lead].Propose(ctx, cmd); err != nil {
+						t.Errorf("propose %d: %v", i, err)
+					}
+				}()
+			}
+		}
+		// The first wave commits (consensus goes on); once its entries
+		// wait to be applied beyond 2*MaxApplyBytes, the second wave
+		// waits in its callers instead of growing the log and the apply
+		// queue.
+		propose(0, 100)
+		time.Sleep(time.Second)
+		first := c.nodes[lead].Status()
+		require.Equal(t, first.LastIndex, first.Commit)
+		propose(100, 200)
+		time.Sleep(2 * time.Second)
+		st := c.nodes[lead].Status()
+		require.Equal(t, term, st.Term, "an election happened while the state machine was slow")
+		require.Equal(t, raft.StateLeader, st.Role)
+		require.Equal(t, first.LastIndex, st.LastIndex, "status %+v", st)
+		openAll()
+		wg.Wait()
+		require.Equal(t, 200, c.sms[lead].count())
 	})
 }
