@@ -190,6 +190,10 @@ type Node struct {
 	ctx   context.Context // cancelled with stopc, for Transport.Send
 	stop  context.CancelFunc
 
+	// encMu orders enqueue against Close: closing is set under it.
+	encMu   sync.RWMutex
+	closing bool
+
 	mu       sync.Mutex
 	started  bool
 	closed   bool
@@ -279,6 +283,9 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	close(n.stopc)
 	n.stop()
+	n.encMu.Lock()
+	n.closing = true
+	n.encMu.Unlock()
 	n.wg.Wait()
 	// Answer what the goroutines left behind, and calls still queued.
 	n.loop.failAll(n.stoppedErr())
@@ -316,6 +323,9 @@ func (n *Node) setFatal(err error) {
 			n.log.Error("raft node stopped", "id", string(n.id), "err", err)
 		}
 		n.stop()
+		// Answer every pending call now rather than when the user gets
+		// round to Close; the user's Close returns the same error.
+		go n.Close()
 	}
 }
 
@@ -326,33 +336,54 @@ func (n *Node) stoppedErr() error {
 	return ErrStopped
 }
 
-// do hands r to the loop and waits for its answer.
+// do hands r to the loop and waits for its answer. Every request that
+// enters reqc is answered exactly once, at the latest by Close, so the
+// wait needs no other channel than r's and ctx's: proposers do not contend
+// on channels shared by the whole node.
 func (n *Node) do(ctx context.Context, r *request) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	select {
-	case n.reqc <- r:
-	case <-n.ctx.Done():
-		return nil, n.stoppedErr()
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := n.enqueue(ctx, r); err != nil {
+		return nil, err
+	}
+	var rep reply
+	if done := ctx.Done(); done == nil {
+		rep = <-r.done
+	} else {
+		select {
+		case rep = <-r.done:
+		case <-done:
+			// The node still holds r and answers it into its buffer
+			// later: it must not be reused.
+			return nil, ctx.Err()
+		}
+	}
+	n.reqs.put(r)
+	return rep.val, rep.err
+}
+
+// enqueue puts r in reqc unless the node is closing. Close takes encMu
+// exclusively before it drains reqc, so nothing enters reqc after the
+// drain.
+func (n *Node) enqueue(ctx context.Context, r *request) error {
+	n.encMu.RLock()
+	defer n.encMu.RUnlock()
+	if n.closing {
+		return n.stoppedErr()
 	}
 	select {
-	case rep := <-r.done:
-		n.reqs.put(r)
-		return rep.val, rep.err
+	case n.reqc <- r:
+		return nil
+	default:
+	}
+	select {
+	case n.reqc <- r:
+		return nil
+	case <-n.ctx.Done():
+		return n.stoppedErr()
 	case <-ctx.Done():
-		// The loop still holds r and answers it into its buffer later:
-		// it must not be reused.
-		return nil, ctx.Err()
-	case <-n.donec:
-		select {
-		case rep := <-r.done:
-			return rep.val, rep.err
-		default:
-			return nil, n.stoppedErr()
-		}
+		return ctx.Err()
 	}
 }
 

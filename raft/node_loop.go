@@ -57,6 +57,7 @@ type loopState struct {
 	// heard is the tick this node last heard from a leader (or led);
 	// quorumLost is set while that is an election timeout ago.
 	heard      uint64
+	everHeard  bool
 	quorumLost bool
 	// snapBytes counts entry bytes handed out since the last snapshot.
 	snapBytes uint64
@@ -200,6 +201,7 @@ func (l *loopState) step(tm transport.Message) {
 	}
 	if (m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap) && m.From == l.core.lead {
 		l.heard = l.ticks
+		l.everHeard = true
 		l.quorumLost = false
 	}
 }
@@ -222,7 +224,7 @@ func (l *loopState) tick() {
 	}
 	if l.state == StateLeader {
 		l.heard = l.ticks
-	} else if l.ticks-l.heard >= et && !l.quorumLost {
+	} else if l.ticks-l.heard >= l.quorumTimeout(et) && !l.quorumLost {
 		// No word from a leader for an election timeout: fail what waits
 		// rather than let it hang, and fail new calls at once until a
 		// leader is heard from again.
@@ -233,6 +235,18 @@ func (l *loopState) tick() {
 		l.failPending(ErrQuorumLost)
 	}
 	l.unpark()
+}
+
+// quorumTimeout is how long a node may go without hearing from a leader
+// before its calls fail with ErrQuorumLost: one election timeout, or three
+// for a node that has not heard from any leader since it started, so calls
+// made while the first election runs (its timeout is randomized up to two
+// election timeouts) wait for it rather than fail.
+func (l *loopState) quorumTimeout(et uint64) uint64 {
+	if l.everHeard {
+		return et
+	}
+	return 3 * et
 }
 
 // retryForwarded forwards again, under the same reference, proposals whose

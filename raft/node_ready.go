@@ -177,8 +177,10 @@ func (l *loopState) handleReady(rd *Ready) {
 	}
 	// Entries committed in an earlier batch are durable here already (and
 	// on a quorum): apply them now, in parallel with this batch's disk
-	// write, rather than after it.
-	l.appliedEarly = len(rd.Apply) > 0 && rd.Persist.Snapshot == nil &&
+	// write, rather than after it. With a MemoryStorage there is no write
+	// to overlap, and answering callers a step earlier only makes the
+	// leader's batches smaller.
+	l.appliedEarly = !n.pers.inline && len(rd.Apply) > 0 && rd.Persist.Snapshot == nil &&
 		(len(rd.Persist.Entries) == 0 || rd.Apply[len(rd.Apply)-1].Index < rd.Persist.Entries[0].Index)
 	if l.appliedEarly {
 		l.handOut(rd.Apply, rd.SnapshotDue)
@@ -388,6 +390,7 @@ func (l *loopState) observe() {
 	}
 	if st.State == StateLeader {
 		l.heard = l.ticks
+		l.everHeard = true
 		l.quorumLost = false
 	}
 	if st.Lead != None {
