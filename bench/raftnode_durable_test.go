@@ -23,7 +23,8 @@ import (
 // commands' median and 99th-percentile commit latency (p50-ms, p99-ms), the
 // median WAL fsync latency over all three nodes in the same run as the
 // nodes' metrics hook measures it (fsync-p50-ms), entries written per fsync
-// (entries/fsync) and committed commands per second (ops/s).
+// (entries/fsync), committed commands per second (ops/s), and messages per
+// command on the transports (msgs/op; drops/op too if any were lost).
 //
 // The commit latency floor is the leader's fsync, in parallel with a
 // round trip and a follower's fsync: with one proposer the median commit
@@ -73,8 +74,10 @@ func (m *raftNodeMetrics) take() ([]time.Duration, int) {
 
 // raftNodeTCP returns a spec whose members talk over loopback tcpnet
 // transports that all know each other, and keep their logs in WALs under
-// dir. The transports close at Cleanup, after the cluster.
-func raftNodeTCP(b *testing.B, dir string, ids []raft.NodeID) raftNodeSpec {
+// dir, and a function that counts the messages the transports sent and
+// lost (dropped from a full queue or with a failed connection). The
+// transports close at Cleanup, after the cluster.
+func raftNodeTCP(b *testing.B, dir string, ids []raft.NodeID) (raftNodeSpec, func() (sent, lost uint64)) {
 	trs := map[raft.NodeID]*tcpnet.Transport{}
 	b.Cleanup(func() {
 		for _, t := range trs {
@@ -100,21 +103,32 @@ func raftNodeTCP(b *testing.B, dir string, ids []raft.NodeID) raftNodeSpec {
 		}
 	}
 	return func(id raft.NodeID) (transport.Transport, raft.NodeStorage, []func() error, error) {
-		st, err := raft.OpenWALStorage(wal.Config{Dir: filepath.Join(dir, string(id))})
-		if err != nil {
-			return nil, nil, nil, err
+			st, err := raft.OpenWALStorage(wal.Config{Dir: filepath.Join(dir, string(id))})
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return trs[id], st, []func() error{st.Close}, nil
+		}, func() (sent, lost uint64) {
+			for _, t := range trs {
+				for _, p := range t.Status().Peers {
+					sent += p.Sent
+					lost += p.Dropped + p.Lost
+				}
+			}
+			return sent, lost
 		}
-		return trs[id], st, []func() error{st.Close}, nil
-	}
 }
 
 func raftNodeBenchDurable(b *testing.B, proposers int) {
 	m := &raftNodeMetrics{}
-	c := raftNodeStart(b, raftNodeTCP(b, b.TempDir(), raftNodeIDs), m)
+	spec, counts := raftNodeTCP(b, b.TempDir(), raftNodeIDs)
+	c := raftNodeStart(b, spec, m)
 	ctx := context.Background()
 	m.reset()
+	sent0, lost0 := counts()
 	lat := raftNodeFanOut(b, proposers, c.propose(ctx))
 	fs, entries := m.take()
+	sent1, lost1 := counts()
 	raftNodeReportLatency(b, lat)
 	raftNodeReportRetries(b, c.retries.Load())
 	if len(fs) == 0 {
@@ -124,4 +138,8 @@ func raftNodeBenchDurable(b *testing.B, proposers int) {
 	b.ReportMetric(raftNodeMillis(raftNodePercentile(fs, 0.5)), "fsync-p50-ms")
 	b.ReportMetric(float64(entries)/float64(len(fs)), "entries/fsync")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	b.ReportMetric(float64(sent1-sent0)/float64(b.N), "msgs/op")
+	if lost1 > lost0 {
+		b.ReportMetric(float64(lost1-lost0)/float64(b.N), "drops/op")
+	}
 }
