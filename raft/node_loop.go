@@ -59,8 +59,10 @@ type loopState struct {
 	heard      uint64
 	everHeard  bool
 	quorumLost bool
-	// snapBytes counts entry bytes handed out since the last snapshot.
-	snapBytes uint64
+	// snapBytes counts entry bytes handed out since the last snapshot;
+	// snapWanted is set while a snapshot is due but held off.
+	snapBytes  uint64
+	snapWanted bool
 
 	dataScratch   [][]byte
 	decodeErrs    int

@@ -284,12 +284,35 @@ func (l *loopState) handOut(ents []Entry, due uint64) {
 	l.snapBytes += size
 	l.handedBytes += size
 	if due != 0 || l.snapBytes > l.n.cfg.SnapshotLogBytes {
+		l.snapWanted = true
+	}
+	// A leader sending its snapshot to a follower holds off a new one: the
+	// transfer would start over with it, and a follower that needs longer
+	// than a snapshot interval to receive one would never catch up. Past
+	// four times SnapshotLogBytes the log's memory matters more.
+	if l.snapWanted && (!l.sendingSnapshot() || l.snapBytes > 4*l.n.cfg.SnapshotLogBytes) {
 		item.snapshot = true
 		item.cs = l.core.ConfStateAt(last)
 		l.snapBytes = 0
+		l.snapWanted = false
 	}
 	l.handedOut = last
 	l.n.apply.enqueue(item)
+}
+
+// sendingSnapshot reports whether this node leads and is sending its
+// snapshot to a member.
+func (l *loopState) sendingSnapshot() bool {
+	c := l.core
+	if c.state != StateLeader {
+		return false
+	}
+	for i := range c.prs {
+		if c.prs[i].state == snapshotState {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loopState) proposalResult(pr ProposalResult) {

@@ -824,3 +824,68 @@ func TestNodeSlowStateMachine(t *testing.T) {
 		require.Equal(t, 200, c.sms[lead].count())
 	})
 }
+
+// TestNodeSnapshotRateLimitedUnderWrites sends a snapshot to a lagging
+// follower at a low rate while writes continue (so the leader would take
+// newer snapshots meanwhile), and checks that the follower catches up and
+// that the transfer kept to the rate.
+func TestNodeSnapshotRateLimitedUnderWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 2048
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) {
+			cfg.Raft.SnapshotEntries = 16
+			cfg.Raft.SnapshotChunkBytes = 256
+			cfg.SnapshotKeepEntries = 4
+			cfg.SnapshotRateBytes = rate
+		})
+		defer c.close()
+		lead := c.leader()
+		f := c.follower(lead)
+		c.net.Isolate(f)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		for i := 0; i < 100; i++ {
+			_, err := c.nodes[lead].Propose(ctx, fmt.Appendf(nil, "k%03d=%040d", i, i))
+			require.NoError(t, err)
+		}
+		for {
+			if first, _ := c.stores[lead].FirstIndex(); first > 20 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		snap, err := c.stores[lead].Snapshot()
+		require.NoError(t, err)
+		size := len(snap.Data)
+		target := c.nodes[lead].Status().Applied
+
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				_, _ = c.nodes[lead].Propose(ctx, fmt.Appendf(nil, "b%d=x", i))
+			}
+		}()
+		c.net.Heal()
+		start := time.Now()
+		for c.nodes[f].Status().Applied < target {
+			time.Sleep(10 * time.Millisecond)
+			require.Less(t, time.Since(start), 50*time.Second, "follower did not catch up")
+		}
+		elapsed := time.Since(start)
+		close(stop)
+		<-done
+		// One second of burst, then the rate.
+		minTime := time.Duration(float64(size-rate) / rate * float64(time.Second))
+		require.GreaterOrEqual(t, elapsed, minTime, "a %d-byte snapshot at %d B/s", size, rate)
+		v, ok := c.sms[f].get("k099")
+		require.True(t, ok)
+		require.Equal(t, fmt.Sprintf("%040d", 99), v)
+	})
+}
