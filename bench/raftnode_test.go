@@ -193,12 +193,18 @@ type hcRaftCluster struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
-	mu sync.Mutex
-	// leader is the node last seen leading; changed is closed at the next
-	// leadership observation and then replaced.
+	// view is read by every Apply without a lock (as the distkit side
+	// reads its leader); mu serializes its replacement.
+	mu      sync.Mutex
+	view    atomic.Pointer[hcRaftView]
+	retries atomic.Int64
+}
+
+// hcRaftView is the node last seen leading, and a channel closed at the
+// next leadership observation.
+type hcRaftView struct {
 	leader  *hcraft.Raft
 	changed chan struct{}
-	retries atomic.Int64
 }
 
 // hcRaftConfig is hashicorp/raft's DefaultConfig with the changes a user
@@ -240,7 +246,8 @@ func hcRaftConfig(id hcraft.ServerID) *hcraft.Config {
 func hcRaftStart(b *testing.B) *hcRaftCluster {
 	b.Helper()
 	ids := []hcraft.ServerID{"n1", "n2", "n3"}
-	c := &hcRaftCluster{obsc: make(chan hcraft.Observation, 256), stop: make(chan struct{}), changed: make(chan struct{})}
+	c := &hcRaftCluster{obsc: make(chan hcraft.Observation, 256), stop: make(chan struct{})}
+	c.view.Store(&hcRaftView{changed: make(chan struct{})})
 	c.obs = hcraft.NewObserver(c.obsc, false, func(o *hcraft.Observation) bool {
 		switch o.Data.(type) {
 		case hcraft.LeaderObservation, hcraft.RaftState:
@@ -301,8 +308,9 @@ func (c *hcRaftCluster) watch() {
 		select {
 		case <-c.obsc:
 			c.mu.Lock()
-			close(c.changed)
-			c.changed = make(chan struct{})
+			v := c.view.Load()
+			close(v.changed)
+			c.view.Store(&hcRaftView{leader: v.leader, changed: make(chan struct{})})
 			c.mu.Unlock()
 		case <-c.stop:
 			return
@@ -313,9 +321,8 @@ func (c *hcRaftCluster) watch() {
 // current returns the node last seen leading and the channel closed at the
 // next leadership change.
 func (c *hcRaftCluster) current() (*hcraft.Raft, chan struct{}) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.leader, c.changed
+	v := c.view.Load()
+	return v.leader, v.changed
 }
 
 // awaitLeader waits until since (if not nil) is closed, then until a node
@@ -335,7 +342,7 @@ func (c *hcRaftCluster) awaitLeader(since chan struct{}) (*hcraft.Raft, error) {
 		for _, r := range c.nodes {
 			if r.State() == hcraft.Leader {
 				c.mu.Lock()
-				c.leader = r
+				c.view.Store(&hcRaftView{leader: r, changed: c.view.Load().changed})
 				c.mu.Unlock()
 				return r, nil
 			}
