@@ -139,7 +139,9 @@ func (t *sessionTable) decode(b []byte) error {
 	t.init(t.max)
 	uv := func() (uint64, bool) {
 		v, k := binary.Uvarint(b)
-		if k <= 0 {
+		// Only the shortest form is accepted, so that a table has one
+		// encoding.
+		if k <= 0 || k != uvarintLen(v) {
 			return 0, false
 		}
 		b = b[k:]

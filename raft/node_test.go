@@ -889,3 +889,34 @@ func TestNodeSnapshotRateLimitedUnderWrites(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("%040d", 99), v)
 	})
 }
+
+func TestNodeLeaseRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) { cfg.Raft.LeaseReads = true })
+		defer c.close()
+		lead := c.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.nodes[lead].Propose(ctx, []byte("a=1"))
+		require.NoError(t, err)
+		time.Sleep(50 * time.Millisecond) // heartbeats establish the lease
+		// The leader serves a lease read without a round trip (links have
+		// 1 ms of latency); ReadIndex always confirms with one.
+		start := time.Now()
+		require.NoError(t, c.nodes[lead].LeaseRead(ctx))
+		require.Less(t, time.Since(start), time.Millisecond)
+		start = time.Now()
+		require.NoError(t, c.nodes[lead].ReadIndex(ctx))
+		require.GreaterOrEqual(t, time.Since(start), 2*time.Millisecond)
+		f := c.follower(lead)
+		require.NoError(t, c.nodes[f].LeaseRead(ctx))
+		v, _ := c.sms[f].get("a")
+		require.Equal(t, "1", v)
+		// A transfer ends the lease on the old leader.
+		require.NoError(t, c.nodes[lead].TransferLeadership(ctx, f))
+		err = c.nodes[lead].LeaseRead(ctx)
+		require.NoError(t, err)
+		v, _ = c.sms[lead].get("a")
+		require.Equal(t, "1", v)
+	})
+}
