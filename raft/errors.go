@@ -61,6 +61,10 @@ var (
 	// proposal to was replaced before answering, or a snapshot from the
 	// leader covered the entry. Retry with ProposeSession to be safe.
 	ErrOutcomeUnknown = errors.New("raft: proposal outcome unknown")
+	// ErrCommandTooLarge is returned by Node.Propose and ProposeSession for
+	// a command above NodeConfig.MaxCommandBytes: its append message could
+	// not cross the transport. The command was not applied.
+	ErrCommandTooLarge = errors.New("raft: command too large")
 	// ErrDuplicateRequest is returned by Node.ProposeSession for a request
 	// whose sequence number is below the client's latest applied one, or
 	// equal to it when the result was not kept (see Node.ProposeSession):

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"sync"
 	"time"
 )
 
@@ -70,10 +71,22 @@ type snapSender struct {
 	tokens float64
 	last   time.Time
 	c      chan snapMsg
+
+	// queued holds the chunks waiting in c or for the rate. The leader
+	// resends the current chunk on every heartbeat answer, to recover a
+	// lost one; a copy of a chunk that has not left yet would only spend
+	// the rate twice.
+	mu     sync.Mutex
+	queued map[snapKey]bool
+}
+
+type snapKey struct {
+	to            NodeID
+	index, offset uint64
 }
 
 type snapMsg struct {
-	to      NodeID
+	key     snapKey
 	payload []byte
 	size    int
 }
@@ -84,14 +97,22 @@ func (s *snapSender) start(n *Node) {
 		s.rate = float64(n.cfg.SnapshotRateBytes)
 	}
 	s.c = make(chan snapMsg, 4)
+	s.queued = make(map[snapKey]bool)
 	n.wg.Add(1)
 	go s.run()
 }
 
 func (s *snapSender) enqueue(m *Message) {
+	key := snapKey{to: m.To, index: m.Snap.Meta.Index, offset: m.Snap.Offset}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queued[key] {
+		return
+	}
 	buf := AppendMessage(make([]byte, 0, EncodedSize(m)), m)
 	select {
-	case s.c <- snapMsg{to: m.To, payload: buf, size: len(m.Snap.Data)}:
+	case s.c <- snapMsg{key: key, payload: buf, size: len(m.Snap.Data)}:
+		s.queued[key] = true
 	default:
 	}
 }
@@ -125,7 +146,13 @@ func (s *snapSender) run() {
 				}
 			}
 		}
-		if err := n.tr.Send(n.ctx, m.to, m.payload); err == nil && n.metrics != nil {
+		err := n.tr.Send(n.ctx, m.key.to, m.payload)
+		// Only now may the chunk be queued again: while it waited for
+		// the rate, copies of it were redundant.
+		s.mu.Lock()
+		delete(s.queued, m.key)
+		s.mu.Unlock()
+		if err == nil && n.metrics != nil {
 			n.metrics.SnapshotBytes(true, m.size)
 		}
 	}

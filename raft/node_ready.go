@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/distkit/distkit/transport"
 )
 
 // maxPropBatchBytes bounds the command bytes submitted under one reference,
@@ -85,7 +88,8 @@ func (l *loopState) flushProposals() {
 			l.fatal(err)
 		}
 	}
-	clear(l.props[:cap(l.props)][:0])
+	// Drop the backing array's references to the requests handed on.
+	clear(l.props[len(l.props):cap(l.props)])
 }
 
 // encodeProposals copies the commands of rs, with their session headers,
@@ -103,8 +107,12 @@ func (l *loopState) encodeProposals(rs []*request) [][]byte {
 	for _, r := range rs {
 		start := len(buf)
 		buf = appendSessionHeader(buf, sessions, r)
+		cmd := len(buf)
 		buf = append(buf, r.data...)
 		datas = append(datas, buf[start:len(buf):len(buf)])
+		// From now on r holds the copy: a caller that gave up may reuse
+		// its slice while r is forwarded again or proposed again.
+		r.data = buf[cmd:len(buf):len(buf)]
 	}
 	l.dataScratch = datas
 	return datas
@@ -364,9 +372,26 @@ func (l *loopState) send(msgs []Message) {
 		}
 		buf := AppendMessage(make([]byte, 0, EncodedSize(m)), m)
 		if err := n.tr.Send(n.ctx, m.To, buf); err != nil && n.log != nil {
-			n.log.Debug("raft: send failed", "id", string(n.id), "to", string(m.To), "type", m.Type.String(), "err", err)
+			if errors.Is(err, transport.ErrTooLarge) {
+				// Not a passing fault: the message will never get through.
+				l.warnTooLarge(m, len(buf), err)
+			} else {
+				n.log.Debug("raft: send failed", "id", string(n.id), "to", string(m.To), "type", m.Type.String(), "err", err)
+			}
 		}
 	}
+}
+
+// warnTooLarge logs, at most once a second, a message the transport
+// refused for its size: Raft.MaxMsgBytes or NodeConfig.MaxCommandBytes is
+// above the transport's payload limit.
+func (l *loopState) warnTooLarge(m *Message, size int, err error) {
+	if time.Since(l.lastTooLargeLog) < time.Second {
+		return
+	}
+	l.lastTooLargeLog = time.Now()
+	l.n.log.Warn("raft: transport refused a message as too large; lower Raft.MaxMsgBytes or NodeConfig.MaxCommandBytes",
+		"id", string(l.n.id), "to", string(m.To), "type", m.Type.String(), "bytes", size, "err", err)
 }
 
 // observe reacts to changes of role and leader since the last look.

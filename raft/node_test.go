@@ -920,3 +920,17 @@ func TestNodeLeaseRead(t *testing.T) {
 		require.Equal(t, "1", v)
 	})
 }
+
+func TestNodeCommandTooLarge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, func(cfg *raft.NodeConfig) { cfg.MaxCommandBytes = 1000 })
+		defer c.close()
+		lead := c.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.nodes[lead].Propose(ctx, make([]byte, 1001))
+		require.ErrorIs(t, err, raft.ErrCommandTooLarge)
+		_, err = c.nodes[lead].Propose(ctx, append([]byte("a="), make([]byte, 998)...))
+		require.NoError(t, err)
+	})
+}
