@@ -212,10 +212,14 @@ type hcRaftView struct {
 // hashicorp/raft's own in-memory test clusters use (testing.go,
 // inmemConfig):
 //
-//   - heartbeat and election timeouts of 200 ms and a leader lease of
-//     100 ms instead of 1 s and 500 ms, so the cluster elects a leader
-//     quickly (inmemConfig's 50 ms made the leader step down now and then
-//     on this loaded machine, failing the run);
+//   - heartbeat, election and leader-lease timeouts of 200 ms instead of
+//     1 s, 1 s and 500 ms, so the cluster elects a leader quickly. The
+//     lease is as long as hashicorp/raft allows (the heartbeat timeout),
+//     which makes a busy leader least likely to step down: with
+//     inmemConfig's 50 ms, and still with a 100 ms lease, the leader
+//     stepped down now and then on this loaded machine (the proposers then
+//     retry on the next leader; distkit's leader checks its quorum once
+//     per 200-400 ms election timeout);
 //   - a 5 ms commit timeout instead of 50 ms, as inmemConfig, so followers
 //     learn the commit index sooner;
 //   - a snapshot check every 100-200 ms instead of every 2-4 minutes, so
@@ -234,7 +238,7 @@ func hcRaftConfig(id hcraft.ServerID) *hcraft.Config {
 	c.LocalID = id
 	c.HeartbeatTimeout = 200 * time.Millisecond
 	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.LeaderLeaseTimeout = 200 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 	c.SnapshotInterval = 100 * time.Millisecond
 	c.Logger = hclog.NewNullLogger()
