@@ -103,7 +103,8 @@ func (a *applier) run() {
 				return
 			}
 			if err := a.process(&items[i]); err != nil {
-				a.requeue(items[i+1:])
+				// The failed item's calls are answered by Close too.
+				a.requeue(items[i:])
 				n.setFatal(err)
 				return
 			}
