@@ -35,6 +35,9 @@ type Command struct {
 //
 // Reading the state machine from other goroutines (to serve reads) is the
 // state machine's business: it needs its own lock or atomics for that.
+// Apply, Snapshot and Restore must not wait for the node's own Propose,
+// ReadIndex or membership calls: those wait for the apply goroutine that is
+// running them (Status is fine).
 type StateMachine interface {
 	// Apply applies committed commands in log order and sets each Result.
 	// The slice is reused after Apply returns: do not keep it (the Data of
