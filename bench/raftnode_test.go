@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,8 @@ const (
 )
 
 // raftNodeCommand is the command every proposer proposes. It is shared and
-// never written: both libraries keep the caller's slice in their logs.
+// never written: hashicorp/raft keeps the caller's slice in its log
+// (distkit copies it).
 var raftNodeCommand = func() []byte {
 	p := make([]byte, raftNodePayload)
 	for i := range p {
@@ -119,7 +121,7 @@ func raftNodePercentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
-	k := int(float64(len(sorted))*p+0.999999999) - 1
+	k := int(math.Ceil(float64(len(sorted))*p)) - 1
 	return sorted[min(max(k, 0), len(sorted)-1)]
 }
 
