@@ -411,6 +411,15 @@ func (c *Core) send(m Message) {
 		c.msgs = append(c.msgs, m)
 		return
 	}
+	if n := len(c.msgsAfter); n > 0 && m.Type == MsgAppResp && !m.Reject {
+		// Acknowledgements are cumulative: one that follows another to
+		// the same leader in the same batch replaces it, which saves a
+		// message per append a follower took in the batch.
+		if last := &c.msgsAfter[n-1]; last.Type == MsgAppResp && !last.Reject && last.To == m.To && last.Term == m.Term {
+			last.Index = max(last.Index, m.Index)
+			return
+		}
+	}
 	c.msgsAfter = append(c.msgsAfter, m)
 }
 

@@ -94,9 +94,45 @@ func (c *Core) sendAppend(p *progress, sendIfEmpty bool) bool {
 	} else if p.state == probeState {
 		p.probeSent = true
 	}
+	if c.mergeAppend(p.id, prevIndex, prevTerm, ents) {
+		return true
+	}
 	c.send(Message{Type: MsgApp, To: p.id, Term: c.term, Index: prevIndex, LogTerm: prevTerm,
 		Commit: c.log.committed, Entries: ents})
 	return true
+}
+
+// mergeAppend folds an append into the last one queued for the same
+// follower in the current batch, when that says the same thing or less: an
+// empty append (news of the commit index) after an append ending where it
+// starts only refreshes that one's commit index, and an append after an
+// empty one at the same position replaces it. Under load this saves a
+// message and its answer per follower and batch. It reports whether it
+// merged.
+func (c *Core) mergeAppend(to NodeID, prevIndex, prevTerm uint64, ents []Entry) bool {
+	if c.state != StateLeader || c.durableTerm != c.term {
+		return false // the message goes to msgsAfter; keep it simple
+	}
+	for i := len(c.msgs) - 1; i >= 0; i-- {
+		m := &c.msgs[i]
+		if m.To != to {
+			continue
+		}
+		if m.Type != MsgApp || m.Term != c.term {
+			return false
+		}
+		switch {
+		case len(ents) == 0 && m.Index+uint64(len(m.Entries)) == prevIndex:
+			m.Commit = c.log.committed
+			return true
+		case len(m.Entries) == 0 && m.Index == prevIndex && m.LogTerm == prevTerm:
+			m.Entries = ents
+			m.Commit = c.log.committed
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 func (c *Core) stepLeader(m *Message) {
