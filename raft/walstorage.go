@@ -73,7 +73,11 @@ type WALStorage struct {
 	fs    wal.FS
 	dir   string
 
-	// mu guards cs and snap, and serializes ConfState and snapshot writes.
+	// wmu serializes ConfState and snapshot writes and is held across
+	// their file I/O; mu guards cs and snap and is held only to read or
+	// swap them, so readers (the core asking for the snapshot to send)
+	// never wait for a snapshot being written. Lock order: wmu, then mu.
+	wmu  sync.Mutex
 	mu   sync.Mutex
 	cs   ConfState
 	snap Snapshot
@@ -257,9 +261,9 @@ func (s *WALStorage) Save(p Persist) error {
 			return mapWALError(err)
 		}
 	}
-	s.mu.Lock()
+	s.wmu.Lock()
 	err := s.setConfStateLocked(*p.ConfState)
-	s.mu.Unlock()
+	s.wmu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -284,9 +288,12 @@ func (s *WALStorage) SetHardState(h HardState) error { return s.Save(Persist{Har
 // newer than the latest snapshot or below the log, and ErrUnavailable
 // beyond the last index.
 func (s *WALStorage) CreateSnapshot(i uint64, cs ConfState, data []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if mark, _ := s.w.Mark(); i <= s.snap.Meta.Index || i < mark {
+	cur := s.snap.Meta.Index
+	s.mu.Unlock()
+	if mark, _ := s.w.Mark(); i <= cur || i < mark {
 		return ErrCompacted
 	}
 	if last := s.w.LastIndex(); i > last {
@@ -308,7 +315,9 @@ func (s *WALStorage) CreateSnapshot(i uint64, cs ConfState, data []byte) error {
 	if err := s.writeSnapshotLocked(sn, snapLocal); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.snap = sn
+	s.mu.Unlock()
 	return nil
 }
 
@@ -333,16 +342,21 @@ func (s *WALStorage) Compact(i uint64) error {
 // installSnapshot makes sn the latest snapshot and discards the whole log
 // behind it: snapshot file, then ConfState, commit index and the WAL's mark.
 func (s *WALStorage) installSnapshot(sn Snapshot) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sn.Meta.Index < s.snap.Meta.Index {
-		return fmt.Errorf("%w: snapshot at %d older than the latest at %d", ErrCompacted, sn.Meta.Index, s.snap.Meta.Index)
+	cur := s.snap.Meta.Index
+	s.mu.Unlock()
+	if sn.Meta.Index < cur {
+		return fmt.Errorf("%w: snapshot at %d older than the latest at %d", ErrCompacted, sn.Meta.Index, cur)
 	}
 	sn.Meta.ConfState = sn.Meta.ConfState.clone()
 	if err := s.writeSnapshotLocked(sn, snapInstalled); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.snap = sn
+	s.mu.Unlock()
 	return s.installLocked(sn)
 }
 
@@ -351,7 +365,8 @@ func (s *WALStorage) installSnapshot(sn Snapshot) error {
 // covers only committed entries, and a Core refuses to start with its
 // snapshot beyond the persisted commit), and restarts the log after it.
 // The commit goes first: the install is finished at open until the log's
-// mark reaches the snapshot, so the mark never stands without it.
+// mark reaches the snapshot, so the mark never stands without it. s.wmu is
+// held (or the storage is being opened).
 func (s *WALStorage) installLocked(sn Snapshot) error {
 	if err := s.setConfStateLocked(sn.Meta.ConfState); err != nil {
 		return err
@@ -366,7 +381,7 @@ func (s *WALStorage) installLocked(sn Snapshot) error {
 	return mapWALError(s.w.ApplySnapshot(ctx, sn.Meta.Index, sn.Meta.Term))
 }
 
-// writeSnapshotLocked commits sn to the snapshot store.
+// writeSnapshotLocked commits sn to the snapshot store. s.wmu is held.
 func (s *WALStorage) writeSnapshotLocked(sn Snapshot, kind byte) error {
 	md := appendConfState([]byte{kind}, sn.Meta.ConfState)
 	sw, err := s.snaps.Create(wal.SnapshotMeta{Index: sn.Meta.Index, Term: sn.Meta.Term, Metadata: md})
@@ -426,7 +441,7 @@ func mapWALError(err error) error {
 }
 
 // setConfStateLocked replaces the ConfState file atomically and durably,
-// then the in-memory copy. s.mu is held.
+// then the in-memory copy. s.wmu is held (or the storage is being opened).
 func (s *WALStorage) setConfStateLocked(cs ConfState) error {
 	tmp, name := filepath.Join(s.dir, confStateTmp), filepath.Join(s.dir, confStateFile)
 	f, err := s.fs.Create(tmp)
@@ -449,7 +464,9 @@ func (s *WALStorage) setConfStateLocked(cs ConfState) error {
 	if err := s.fs.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("raft: sync %s: %w", s.dir, err)
 	}
+	s.mu.Lock()
 	s.cs = cs.clone()
+	s.mu.Unlock()
 	return nil
 }
 
