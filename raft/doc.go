@@ -1,5 +1,8 @@
-// Package raft is the Raft consensus algorithm as a pure, deterministic state
-// machine: the core of distkit's replicated log.
+// Package raft is the Raft consensus algorithm: a pure, deterministic state
+// machine (Core) at the heart of distkit's replicated log, and Node, the
+// runtime that runs it over a transport.Transport with a durable log and the
+// application's StateMachine. Most users want Node: see "Node: the runtime"
+// below and examples/kvstore for a complete replicated service.
 //
 // A Core holds one node's Raft state. It performs no I/O, starts no
 // goroutine, reads no clock and draws randomness only from Config.Seed: it
