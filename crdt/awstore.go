@@ -435,28 +435,9 @@ func (m awStore[E]) coverStaysInKeysOf(o awStore[E], c, oc *context) bool {
 	if !joinShortcuts || joinMutation != mutNone || m.len() <= 16*limit {
 		return false // a scan costs about as much as the check
 	}
-	n := len(oc.cloud)
-	for _, d := range oc.vv {
-		if d.Counter > uint64(limit) {
-			return false
-		}
-		n += int(d.Counter)
-	}
-	if n > limit {
+	shared, ok := sharedDots(c, oc, limit)
+	if !ok {
 		return false
-	}
-	var shared []Dot
-	for _, d := range oc.vv {
-		for i := uint64(1); i <= d.Counter; i++ {
-			if x := (Dot{ID: d.ID, Counter: i}); c.contains(x) {
-				shared = append(shared, x)
-			}
-		}
-	}
-	for _, d := range oc.cloud {
-		if c.contains(d) {
-			shared = append(shared, d)
-		}
 	}
 	if len(shared) == 0 {
 		return true

@@ -463,28 +463,9 @@ func (m dotMap[K, S]) coverStaysInKeysOf(o dotMap[K, S], c, oc *context) bool {
 	if !joinShortcuts || joinMutation != mutNone || m.len() <= 16*limit {
 		return false // a scan costs about as much as the check
 	}
-	n := len(oc.cloud)
-	for _, d := range oc.vv {
-		if d.Counter > uint64(limit) {
-			return false
-		}
-		n += int(d.Counter)
-	}
-	if n > limit {
+	shared, ok := sharedDots(c, oc, limit)
+	if !ok {
 		return false
-	}
-	var shared []Dot
-	for _, d := range oc.vv {
-		for i := uint64(1); i <= d.Counter; i++ {
-			if x := (Dot{ID: d.ID, Counter: i}); c.contains(x) {
-				shared = append(shared, x)
-			}
-		}
-	}
-	for _, d := range oc.cloud {
-		if c.contains(d) {
-			shared = append(shared, d)
-		}
 	}
 	if len(shared) == 0 {
 		return true
@@ -503,6 +484,36 @@ func (m dotMap[K, S]) coverStaysInKeysOf(o dotMap[K, S], c, oc *context) bool {
 		s.eachDot(mark)
 	}
 	return found == 1<<len(shared)-1
+}
+
+// sharedDots returns the dots both c and oc have seen, for the join
+// shortcut of coverStaysInKeysOf. It gives up (ok false) when oc has seen
+// more than limit dots, since enumerating them would cost about as much as
+// the scan the shortcut avoids.
+func sharedDots(c, oc *context, limit int) (shared []Dot, ok bool) {
+	n := len(oc.cloud)
+	for _, d := range oc.vv {
+		if d.Counter > uint64(limit) {
+			return nil, false
+		}
+		n += int(d.Counter)
+	}
+	if n > limit {
+		return nil, false
+	}
+	for _, d := range oc.vv {
+		for i := uint64(1); i <= d.Counter; i++ {
+			if x := (Dot{ID: d.ID, Counter: i}); c.contains(x) {
+				shared = append(shared, x)
+			}
+		}
+	}
+	for _, d := range oc.cloud {
+		if c.contains(d) {
+			shared = append(shared, d)
+		}
+	}
+	return shared, true
 }
 
 func (m dotMap[K, S]) join(o dotMap[K, S], c, oc *context) dotMap[K, S] {
