@@ -536,3 +536,47 @@ func itErrIs(err error, targets ...error) bool {
 	}
 	return false
 }
+
+// itWriters keep putting fresh keys in the background and remember the
+// acknowledged ones, for tests that check no acknowledged write is lost
+// across the faults they inject meanwhile.
+type itWriters struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+	mu   sync.Mutex
+	// acked maps each acknowledged key to its value. Read it after halt.
+	acked map[string]string
+}
+
+// startWriters starts n writers whose keys begin with prefix; each pauses
+// every between writes.
+func (c *itCluster) startWriters(n int, prefix string, every time.Duration) *itWriters {
+	w := &itWriters{stop: make(chan struct{}), acked: map[string]string{}}
+	for wr := range n {
+		w.wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
+				k, v := fmt.Sprintf("%s%d-%04d", prefix, wr, i), fmt.Sprintf("x%d", i)
+				if c.putRetry(10*time.Second, k, v) == nil {
+					w.mu.Lock()
+					w.acked[k] = v
+					w.mu.Unlock()
+				}
+				pause(every)
+			}
+		})
+	}
+	return w
+}
+
+// halt stops the writers and waits for them. It is idempotent, so a test
+// can defer it and also call it before checking, and a failing test still
+// stops its goroutines.
+func (w *itWriters) halt() {
+	w.once.Do(func() { close(w.stop); w.wg.Wait() })
+}

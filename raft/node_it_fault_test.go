@@ -454,31 +454,8 @@ func TestNodeITRemoveLeader(t *testing.T) {
 			Link: memnet.Link{Latency: time.Millisecond, Jitter: time.Millisecond}})
 		defer c.close()
 		lead := c.waitLeader(10*time.Second, 0)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		// Stop the background goroutines also when the test fails first.
-		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
-		defer stopAll()
-		var amu sync.Mutex
-		acked := map[string]string{}
-		for wr := range 2 {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					k, v := fmt.Sprintf("r%d-%04d", wr, i), fmt.Sprintf("x%d", i)
-					if c.putRetry(10*time.Second, k, v) == nil {
-						amu.Lock()
-						acked[k] = v
-						amu.Unlock()
-					}
-					pause(5 * time.Millisecond)
-				}
-			})
-		}
+		w := c.startWriters(2, "r", 5*time.Millisecond)
+		defer w.halt()
 		pause(300 * time.Millisecond)
 		_, term := c.leader()
 		node, _ := c.running(lead)
@@ -490,12 +467,10 @@ func TestNodeITRemoveLeader(t *testing.T) {
 		require.NotEqual(t, lead, next)
 		require.NoError(t, c.retire(lead))
 		pause(300 * time.Millisecond)
-		stopAll()
+		w.halt()
 		state := c.converge(20 * time.Second)
-		amu.Lock()
-		defer amu.Unlock()
-		require.NotEmpty(t, acked)
-		for k, v := range acked {
+		require.NotEmpty(t, w.acked)
+		for k, v := range w.acked {
 			require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
 		}
 		require.Equal(t, itVoter{}, c.voter(lead), "removed leader %s still listed", lead)
@@ -546,31 +521,8 @@ func TestNodeITPowerCut(t *testing.T) {
 			Tune: func(_ raft.NodeID, cfg *raft.NodeConfig) { cfg.Raft.SnapshotEntries = 32 }})
 		defer c.close()
 		c.waitLeader(10*time.Second, 0)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		// Stop the background goroutines also when the test fails first.
-		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
-		defer stopAll()
-		var amu sync.Mutex
-		acked := map[string]string{}
-		for wr := range 3 {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					k, v := fmt.Sprintf("p%d-%04d", wr, i), fmt.Sprintf("x%d", i)
-					if c.putRetry(10*time.Second, k, v) == nil {
-						amu.Lock()
-						acked[k] = v
-						amu.Unlock()
-					}
-					pause(2 * time.Millisecond)
-				}
-			})
-		}
+		w := c.startWriters(3, "p", 2*time.Millisecond)
+		defer w.halt()
 		rng := rand.New(rand.NewPCG(c.cfg.Seed, 0x90e7))
 		for round := range 20 {
 			pause(time.Duration(50+rng.IntN(300)) * time.Millisecond)
@@ -593,16 +545,14 @@ func TestNodeITPowerCut(t *testing.T) {
 			}
 		}
 		pause(time.Second)
-		stopAll()
+		w.halt()
 		state := c.converge(30 * time.Second)
-		amu.Lock()
-		defer amu.Unlock()
 		c.mu.Lock()
 		lost := c.lostBytes
 		c.mu.Unlock()
-		t.Logf("%d acknowledged writes; power cuts threw away %d unsynced bytes", len(acked), lost)
+		t.Logf("%d acknowledged writes; power cuts threw away %d unsynced bytes", len(w.acked), lost)
 		require.Positive(t, lost, "the power cuts lost nothing: the test does not test durability")
-		for k, v := range acked {
+		for k, v := range w.acked {
 			require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
 		}
 	})

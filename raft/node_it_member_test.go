@@ -224,31 +224,8 @@ func TestNodeITLeadershipTransfer(t *testing.T) {
 
 		// Writers keep proposing through the transfers, as in
 		// hashicorp/raft PR #581's failure.
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		// Stop the background goroutines also when the test fails first.
-		stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
-		defer stopAll()
-		var amu sync.Mutex
-		acked := map[string]string{}
-		for wr := range 2 {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					k, v := fmt.Sprintf("t%d-%04d", wr, i), fmt.Sprintf("x%d", i)
-					if c.putRetry(10*time.Second, k, v) == nil {
-						amu.Lock()
-						acked[k] = v
-						amu.Unlock()
-					}
-					pause(5 * time.Millisecond)
-				}
-			})
-		}
+		w := c.startWriters(2, "t", 5*time.Millisecond)
+		defer w.halt()
 
 		for round := range 4 {
 			from, term := c.leader()
@@ -275,12 +252,10 @@ func TestNodeITLeadershipTransfer(t *testing.T) {
 		require.ErrorIs(t, node.TransferLeadership(ctx, from), raft.ErrInvalidTransfer)
 		cancel()
 
-		stopAll()
+		w.halt()
 		state := c.converge(20 * time.Second)
-		amu.Lock()
-		defer amu.Unlock()
-		require.NotEmpty(t, acked)
-		for k, v := range acked {
+		require.NotEmpty(t, w.acked)
+		for k, v := range w.acked {
 			require.Equal(t, v, state[k], "acknowledged write %s=%s lost", k, v)
 		}
 	})
