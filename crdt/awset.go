@@ -49,7 +49,7 @@ type awAddDelta[E comparable] struct {
 
 // add records e's new dot and returns the delta. Its context is the new
 // dot plus the dots it supersedes, built directly rather than by general
-// context insertions; when those are at most two its slices live in buf.
+// context insertions; when those are at most two its array is buf.
 func (x *AWSet[E]) add(id ReplicaID, e E, buf *[2]Dot) causal[awStore[E]] {
 	d := x.c.ctx.next(id)
 	old := x.c.store.swap(e, d)
@@ -57,8 +57,8 @@ func (x *AWSet[E]) add(id ReplicaID, e E, buf *[2]Dot) causal[awStore[E]] {
 	if old.more == nil {
 		delta.ctx = pairContext(buf, old.one, d)
 	} else {
-		// A separate variable: add leaks its receiver's slices, which
-		// must not taint buf's.
+		// A separate variable: add leaks its receiver's array, which
+		// must not taint buf.
 		dc := removeDots(old)
 		dc.add(d)
 		delta.ctx = dc

@@ -281,7 +281,7 @@ type ridBases struct {
 }
 
 func newRidBases(ctx *context, n int) ridBases {
-	if len(ctx.cloud) > 0 {
+	if len(ctx.cloud()) > 0 {
 		return ridBases{ctx: ctx}
 	}
 	return ridBases{ctx: ctx, base: make([]uint64, n), set: make([]bool, n)}

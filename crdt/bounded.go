@@ -46,12 +46,12 @@ func cmpXfer(a, b boundedXfer) int {
 }
 
 func countOf(v []Dot, id ReplicaID) uint64 {
-	c := context{vv: v}
+	c := ctxBody{vv: v}
 	return c.base(id)
 }
 
 func addCount(v []Dot, id ReplicaID, n uint64) ([]Dot, uint64) {
-	c := context{vv: v}
+	c := ctxBody{vv: v}
 	t := c.base(id) + n
 	if t != 0 {
 		c.setBase(id, t)
@@ -136,10 +136,10 @@ func (x *BoundedCounter) Merge(o *BoundedCounter) {
 	if o == nil {
 		return
 	}
-	c := context{vv: x.inc}
+	c := ctxBody{vv: x.inc}
 	c.mergeVV(o.inc)
 	x.inc = c.vv
-	c = context{vv: x.dec}
+	c = ctxBody{vv: x.dec}
 	c.mergeVV(o.dec)
 	x.dec = c.vv
 	for _, t := range o.xfer {

@@ -144,23 +144,44 @@ func readDot(b []byte) (Dot, []byte, error) {
 }
 
 // readDots reads a strictly increasing list of dots.
-func readDots(b []byte) ([]Dot, []byte, error) {
+func readDots(b []byte) ([]Dot, []byte, error) { return readDotsTo(nil, b) }
+
+// readDotsTo reads a strictly increasing list of dots and appends it to
+// ds, making room for it first when ds is nil.
+func readDotsTo(ds []Dot, b []byte) ([]Dot, []byte, error) {
 	n, b, err := readLen(b, 2)
 	if err != nil || n == 0 {
-		return nil, b, err
+		return ds, b, err
 	}
-	ds := make([]Dot, 0, presize(n, len(b), 4))
+	if ds == nil {
+		ds = make([]Dot, 0, presize(n, len(b), 4))
+	}
+	start := len(ds)
 	for range n {
 		var d Dot
 		if d, b, err = readDot(b); err != nil {
 			return nil, nil, err
 		}
-		if len(ds) > 0 && ds[len(ds)-1].Compare(d) >= 0 {
+		if len(ds) > start && ds[len(ds)-1].Compare(d) >= 0 {
 			return nil, nil, corrupt("dots out of order")
 		}
 		ds = append(ds, d)
 	}
 	return ds, b, nil
+}
+
+// skipDots returns what follows a list of dots, checking only its framing.
+func skipDots(b []byte) ([]byte, error) {
+	n, b, err := readLen(b, 2)
+	for range n {
+		if err != nil {
+			break
+		}
+		if _, b, err = readBytes(b); err == nil {
+			_, b, err = readUvarint(b)
+		}
+	}
+	return b, err
 }
 
 func appendDots(b []byte, ds []Dot) []byte {
@@ -172,31 +193,48 @@ func appendDots(b []byte, ds []Dot) []byte {
 }
 
 func (c *context) appendTo(b []byte) []byte {
-	return appendDots(appendDots(b, c.vv), c.cloud)
+	return appendDots(appendDots(b, c.vv()), c.cloud())
 }
 
+// readContext reads a context's vector and cloud into one array, as a
+// context keeps them, sized once: it first skips over the vector to read
+// the cloud's count.
 func readContext(b []byte) (context, []byte, error) {
-	vv, b, err := readDots(b)
+	nv, rest, err := readLen(b, 2)
 	if err != nil {
 		return context{}, nil, err
 	}
-	for i := 1; i < len(vv); i++ {
-		if vv[i-1].ID == vv[i].ID {
+	afterVV, err := skipDots(b)
+	if err != nil {
+		return context{}, nil, err
+	}
+	nc, _, err := readLen(afterVV, 2)
+	if err != nil {
+		return context{}, nil, err
+	}
+	if nv+nc == 0 {
+		return context{}, afterVV[1:], nil
+	}
+	all := make([]Dot, 0, presize(nv+nc, len(rest), 4))
+	if all, b, err = readDotsTo(all, b); err != nil {
+		return context{}, nil, err
+	}
+	c := ctxBody{vv: all}
+	for i := 1; i < len(c.vv); i++ {
+		if c.vv[i-1].ID == c.vv[i].ID {
 			return context{}, nil, corrupt("duplicate vector entry")
 		}
 	}
-	c := context{vv: vv}
-	cloud, b, err := readDots(b)
-	if err != nil {
+	if all, b, err = readDotsTo(all, b); err != nil {
 		return context{}, nil, err
 	}
-	for _, d := range cloud {
+	c.vv = all[:nv:nv]
+	for _, d := range all[nv:] {
 		if d.Counter <= c.base(d.ID)+1 {
 			return context{}, nil, corrupt("cloud dot %v not compacted", d)
 		}
 	}
-	c.cloud = cloud
-	return c, b, nil
+	return context{p: &all[0], nv: uint32(nv), nc: uint32(nc)}, b, nil
 }
 
 func (s dotSet) appendStore(b []byte) ([]byte, error) {

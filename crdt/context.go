@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"math"
 	"slices"
 	"unsafe"
 
@@ -14,8 +15,146 @@ type (
 	ReplicaID = vclock.ReplicaID
 )
 
-// context is a causal context: the set of dots (events) a state has seen. It
-// is kept as a version vector, covering every dot r:1..r:n of each replica
+// context is a causal context: the set of dots (events) a state has seen,
+// its content a ctxBody. It is kept packed, as one array of dots (the
+// vector's entries, then the cloud's) referenced by a pointer to its first
+// element and two lengths: 16 bytes in every state, where the two slices
+// of a ctxBody take 48. That matters for the values nested in an ORMap:
+// they share the map's context and keep none of their own, and a decoded
+// map holds one value per key (an EWFlag is 48 bytes, in a 48-byte block;
+// with the slices it was 88, in a 96-byte block). It also keeps an Add
+// delta's one allocation at 128 bytes, its context's dots inside it.
+//
+// Copying a context value shares its array, as copying a slice does, so
+// the package only moves contexts (the source is reset or dropped) or
+// clones them.
+type context struct {
+	p      *Dot   // first of nv+nc dots; nil when the context is empty
+	nv, nc uint32 // vector entries, then cloud dots
+}
+
+// body returns the content. Its slices alias the array and are capped, so
+// appending to either copies rather than overwriting the other.
+func (c *context) body() ctxBody {
+	if c.p == nil {
+		return ctxBody{}
+	}
+	all := unsafe.Slice(c.p, int(c.nv)+int(c.nc))
+	var b ctxBody
+	if c.nv > 0 {
+		b.vv = all[:c.nv:c.nv]
+	}
+	if c.nc > 0 {
+		b.cloud = all[c.nv:]
+	}
+	return b
+}
+
+// set makes b the content, copying it into one array unless it is
+// already c's array with the vector in place.
+func (c *context) set(b ctxBody) {
+	nv, nc := len(b.vv), len(b.cloud)
+	if uint64(nv) > math.MaxUint32 || uint64(nc) > math.MaxUint32 {
+		panic("crdt: causal context too large") // over 4 billion replicas or dots
+	}
+	cur := c.body()
+	switch {
+	case nv == 0 && nc == 0:
+		*c = context{}
+		return
+	case nc == 0:
+		c.p = &b.vv[0]
+	case nv == 0:
+		c.p = &b.cloud[0]
+	case nv == len(cur.vv) && len(cur.cloud) > 0 && &b.vv[0] == &cur.vv[0] && &b.cloud[0] == &cur.cloud[0]:
+		// Still c's own array, its vector unmoved and its cloud (maybe
+		// shortened in place) right behind it.
+	default:
+		all := make([]Dot, nv+nc)
+		copy(all, b.vv)
+		copy(all[nv:], b.cloud)
+		c.p = &all[0]
+	}
+	c.nv, c.nc = uint32(nv), uint32(nc)
+}
+
+func (c *context) base(id ReplicaID) uint64 { b := c.body(); return b.base(id) }
+func (c *context) contains(d Dot) bool      { b := c.body(); return b.contains(d) }
+func (c *context) vv() []Dot                { return c.body().vv }
+func (c *context) cloud() []Dot             { return c.body().cloud }
+func (c *context) sharesNothing(o *context) bool {
+	b, ob := c.body(), o.body()
+	return b.sharesNothing(&ob)
+}
+func (c *context) replicas() int { b := c.body(); return b.replicas() }
+
+// size returns the number of entries the context stores: vector
+// entries and cloud dots.
+func (c *context) size() (vector, cloud int) { return int(c.nv), int(c.nc) }
+
+// vector returns the version vector part as a vclock value.
+func (c *context) vector() vclock.VersionVector { b := c.body(); return b.vector() }
+
+// next returns a fresh dot of replica id and records it. A replica's own
+// dots are contiguous, so this is normally an increment of its vector
+// entry, in place; cloud dots of id (possible after restoring an old
+// state) are skipped over.
+//
+// The entry takes the caller's copy of the ID, equal but perhaps stored
+// elsewhere (a literal where the vector holds one decoded or built at run
+// time), so that the replica's next call finds its entry by pointer, in
+// a few comparisons, rather than by comparing strings.
+func (c *context) next(id ReplicaID) Dot {
+	b := c.body()
+	if i, ok := b.find(id); ok && (len(b.cloud) == 0 || !b.cloudHas(id)) {
+		b.vv[i].ID = id
+		b.vv[i].Counter++
+		return b.vv[i]
+	}
+	d := Dot{ID: id, Counter: b.maxOf(id) + 1}
+	b.add(d)
+	c.set(b)
+	return d
+}
+
+// add records dot d.
+func (c *context) add(d Dot) {
+	b := c.body()
+	if d.Counter == 0 || b.contains(d) {
+		return
+	}
+	b.add(d)
+	c.set(b)
+}
+
+// merge sets c to the union of c and o.
+func (c *context) merge(o *context) {
+	if o.p == nil {
+		return
+	}
+	b, ob := c.body(), o.body()
+	b.merge(&ob)
+	c.set(b)
+}
+
+// clone returns a deep copy.
+func (c *context) clone() context {
+	if c.p == nil {
+		return context{}
+	}
+	all := slices.Clone(unsafe.Slice(c.p, int(c.nv)+int(c.nc)))
+	return context{p: &all[0], nv: c.nv, nc: c.nc}
+}
+
+// forget removes every dot of replica id.
+func (c *context) forget(id ReplicaID) {
+	b := c.body()
+	b.forget(id)
+	c.set(b)
+}
+
+// ctxBody is a causal context's content: the set of dots (events) a state
+// has seen. It is kept as a version vector, covering every dot r:1..r:n of each replica
 // r, plus a cloud of dots that arrived out of order and are not contiguous
 // with the vector. Every mutation leaves it compacted: a cloud dot that
 // becomes contiguous with the vector is folded into it, so a replica that
@@ -24,20 +163,15 @@ type (
 // The vector is kept here rather than as a vclock.VersionVector so that
 // its memory layout and allocations are under this package's control: the
 // hot paths (Add, merge) must not allocate per call.
-type context struct {
+type ctxBody struct {
 	vv    []Dot // sorted by ID, no zero counters
 	cloud []Dot // sorted by Dot.Compare; each d.Counter > vv[d.ID]+1
-	// own is where next last found its replica in vv: a replica mints
-	// dots for itself, so checking there first makes next O(1) instead
-	// of a search with a string comparison per step. It is only a hint,
-	// checked before use, and not part of the context's value.
-	own int
 }
 
 // find returns the index of id in c.vv or where it would go. An ID that
 // came from this context (a replica's own, the common case) matches by
 // pointer in the first pass, without comparing bytes.
-func (c *context) find(id ReplicaID) (int, bool) {
+func (c *ctxBody) find(id ReplicaID) (int, bool) {
 	e := c.vv
 	p := unsafe.StringData(string(id))
 	for i := range e {
@@ -58,7 +192,7 @@ func (c *context) find(id ReplicaID) (int, bool) {
 }
 
 // base returns the contiguous counter of id.
-func (c *context) base(id ReplicaID) uint64 {
+func (c *ctxBody) base(id ReplicaID) uint64 {
 	if i, ok := c.find(id); ok {
 		return c.vv[i].Counter
 	}
@@ -66,7 +200,7 @@ func (c *context) base(id ReplicaID) uint64 {
 }
 
 // contains reports whether the context has seen dot d.
-func (c *context) contains(d Dot) bool {
+func (c *ctxBody) contains(d Dot) bool {
 	if d.Counter <= c.base(d.ID) {
 		return true
 	}
@@ -78,7 +212,7 @@ func (c *context) contains(d Dot) bool {
 }
 
 // maxOf returns the largest counter of id the context has seen.
-func (c *context) maxOf(id ReplicaID) uint64 {
+func (c *ctxBody) maxOf(id ReplicaID) uint64 {
 	m := c.base(id)
 	for _, d := range c.cloud {
 		if d.ID == id {
@@ -88,27 +222,7 @@ func (c *context) maxOf(id ReplicaID) uint64 {
 	return m
 }
 
-// next returns a fresh dot of replica id and records it. A replica's own
-// dots are contiguous, so this is normally an increment of its vector
-// entry; cloud dots of id (possible after restoring an old state) are
-// skipped over.
-func (c *context) next(id ReplicaID) Dot {
-	i, ok := c.own, false
-	if i < len(c.vv) && sameID(c.vv[i].ID, id) {
-		ok = true
-	} else if i, ok = c.find(id); ok {
-		c.own = i
-	}
-	if ok && (len(c.cloud) == 0 || !c.cloudHas(id)) {
-		c.vv[i].Counter++
-		return c.vv[i]
-	}
-	d := Dot{ID: id, Counter: c.maxOf(id) + 1}
-	c.add(d)
-	return d
-}
-
-func (c *context) cloudHas(id ReplicaID) bool {
+func (c *ctxBody) cloudHas(id ReplicaID) bool {
 	for _, d := range c.cloud {
 		if d.ID == id {
 			return true
@@ -118,24 +232,23 @@ func (c *context) cloudHas(id ReplicaID) bool {
 }
 
 // pairContext returns the compacted context of the dots a and b, where b
-// is nonzero and distinct from a, and a may be zero (no dot). Its vector
-// and cloud live in buf, vector entries first; both slices are capped at
-// their length, so growing either copies rather than overwriting the
-// other. This is what a context built by add(a) then add(b) holds.
+// is nonzero and distinct from a, and a may be zero (no dot). Its array is
+// buf, vector entries first. This is what a context built by add(a) then
+// add(b) holds.
 func pairContext(buf *[2]Dot, a, b Dot) context {
 	if a.Counter != 1 && b.Counter > 1 {
 		// The common case, an Add superseding an older add: neither
 		// dot is its replica's first event, so both are cloud dots.
 		if a.Counter == 0 {
 			buf[0] = b
-			return context{cloud: buf[0:1:1]}
+			return context{p: &buf[0], nc: 1}
 		}
 		if a.Compare(b) < 0 {
 			buf[0], buf[1] = a, b
 		} else {
 			buf[0], buf[1] = b, a
 		}
-		return context{cloud: buf[0:2:2]}
+		return context{p: &buf[0], nc: 2}
 	}
 	// Sort the (at most two) dots on the stack, decide which belong to
 	// the vector, then write the vector part and the cloud part into buf
@@ -173,18 +286,11 @@ func pairContext(buf *[2]Dot, a, b Dot) context {
 			}
 		}
 	}
-	var c context
-	if nv > 0 {
-		c.vv = buf[0:nv:nv]
-	}
-	if n > nv {
-		c.cloud = buf[nv:n:n]
-	}
-	return c
+	return context{p: &buf[0], nv: uint32(nv), nc: uint32(n - nv)}
 }
 
 // setBase sets the vector entry of id to n (n > 0).
-func (c *context) setBase(id ReplicaID, n uint64) {
+func (c *ctxBody) setBase(id ReplicaID, n uint64) {
 	i, ok := c.find(id)
 	if ok {
 		c.vv[i].Counter = n
@@ -194,7 +300,7 @@ func (c *context) setBase(id ReplicaID, n uint64) {
 }
 
 // add records dot d.
-func (c *context) add(d Dot) {
+func (c *ctxBody) add(d Dot) {
 	if d.Counter == 0 || c.contains(d) {
 		return
 	}
@@ -210,7 +316,7 @@ func (c *context) add(d Dot) {
 }
 
 // merge sets c to the union of c and o.
-func (c *context) merge(o *context) {
+func (c *ctxBody) merge(o *ctxBody) {
 	c.mergeVV(o.vv)
 	if len(o.cloud) > 0 && joinMutation != mutDropCloud {
 		c.cloud = mergeSortedDots(c.cloud, o.cloud)
@@ -221,7 +327,7 @@ func (c *context) merge(o *context) {
 }
 
 // mergeVV sets c.vv to the pointwise maximum of c.vv and v.
-func (c *context) mergeVV(v []Dot) {
+func (c *ctxBody) mergeVV(v []Dot) {
 	a := c.vv
 	// Fast path: every replica of v is in a, in the same positions.
 	if len(a) == len(v) {
@@ -297,7 +403,7 @@ func mergeSortedDots(a, b []Dot) []Dot {
 // counter, so one pass over each replica's run suffices, with one vector
 // lookup per replica: O(n) after the O(n log n) sort that keeps the cloud
 // ordered.
-func (c *context) compact() {
+func (c *ctxBody) compact() {
 	cl := c.cloud
 	out := cl[:0]
 	for i := 0; i < len(cl); {
@@ -336,7 +442,7 @@ func (c *context) compact() {
 // sharesNothing reports whether no dot is in both c and o. A store's dots
 // are all in its own context, so a join between two states whose contexts
 // share nothing can drop no dot from either store.
-func (c *context) sharesNothing(o *context) bool {
+func (c *ctxBody) sharesNothing(o *ctxBody) bool {
 	for _, d := range o.vv {
 		// o holds d.ID's dots 1..d.Counter.
 		if c.base(d.ID) > 0 {
@@ -356,17 +462,8 @@ func (c *context) sharesNothing(o *context) bool {
 	return true
 }
 
-// clone returns a deep copy.
-func (c *context) clone() context {
-	return context{vv: slices.Clone(c.vv), cloud: slices.Clone(c.cloud)}
-}
-
-// size returns the number of entries the context stores: vector
-// entries plus cloud dots.
-func (c *context) size() (vector, cloud int) { return len(c.vv), len(c.cloud) }
-
 // replicas returns how many distinct replicas the context mentions.
-func (c *context) replicas() int {
+func (c *ctxBody) replicas() int {
 	n := len(c.vv)
 	for i, d := range c.cloud {
 		if (i == 0 || c.cloud[i-1].ID != d.ID) && c.base(d.ID) == 0 {
@@ -377,7 +474,7 @@ func (c *context) replicas() int {
 }
 
 // forget removes every dot of replica id from the context.
-func (c *context) forget(id ReplicaID) {
+func (c *ctxBody) forget(id ReplicaID) {
 	if i, ok := c.find(id); ok {
 		c.vv = slices.Delete(c.vv, i, i+1)
 	}
@@ -388,7 +485,7 @@ func (c *context) forget(id ReplicaID) {
 }
 
 // vector returns the context's version vector part as a vclock value.
-func (c *context) vector() vclock.VersionVector { return vclock.NewVersionVector(c.vv...) }
+func (c *ctxBody) vector() vclock.VersionVector { return vclock.NewVersionVector(c.vv...) }
 
 // stable reports whether dot d is known to every replica according to the
 // caller's stability frontier.

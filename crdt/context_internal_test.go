@@ -29,23 +29,23 @@ func outOfOrder(n int) context {
 
 func TestContextCompacts(t *testing.T) {
 	c := outOfOrder(100)
-	require.Len(t, c.cloud, 1000)
-	require.Empty(t, c.vv)
+	require.Len(t, c.cloud(), 1000)
+	require.Empty(t, c.vv())
 	var first context
 	for r := range 10 {
 		first.add(Dot{ID: ReplicaID("r" + strconv.Itoa(r)), Counter: 1})
 	}
 	c.merge(&first)
-	require.Empty(t, c.cloud)
-	require.Len(t, c.vv, 10)
-	for _, d := range c.vv {
+	require.Empty(t, c.cloud())
+	require.Len(t, c.vv(), 10)
+	for _, d := range c.vv() {
 		require.Equal(t, uint64(101), d.Counter)
 	}
 }
 
 // TestPairContextMatchesAdd checks the shortcut Add uses for its delta's
-// context against the general insertion it replaces: the same vector, the
-// same cloud, and no sharing between the two slices.
+// context against the general insertion it replaces: the same vector and
+// the same cloud, each capped so that growing it copies.
 func TestPairContextMatchesAdd(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		dot := func(label string) Dot {
@@ -58,11 +58,12 @@ func TestPairContextMatchesAdd(t *testing.T) {
 		if b.Counter == 0 || a == b {
 			t.Skip("b must be a dot distinct from a")
 		}
-		var want context
+		var want ctxBody
 		want.add(a)
 		want.add(b)
 		var buf [2]Dot
-		got := pairContext(&buf, a, b)
+		c := pairContext(&buf, a, b)
+		got := c.body()
 		require.Equal(t, want.vv, got.vv)
 		require.Equal(t, want.cloud, got.cloud)
 		require.Equal(t, len(got.vv), cap(got.vv))

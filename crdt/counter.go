@@ -19,7 +19,7 @@ type GCounter struct {
 
 // Inc adds n as replica id and returns the delta (the replica's new count).
 func (x *GCounter) Inc(id ReplicaID, n uint64) *GCounter {
-	c := context{vv: x.n}
+	c := ctxBody{vv: x.n}
 	v := c.base(id) + n
 	if v != 0 {
 		c.setBase(id, v)
@@ -46,7 +46,7 @@ func (x *GCounter) Merge(o *GCounter) {
 	if o == nil {
 		return
 	}
-	c := context{vv: x.n}
+	c := ctxBody{vv: x.n}
 	c.mergeVV(o.n)
 	x.n = c.vv
 }

@@ -84,7 +84,7 @@
 // AWSet's entries hold no pointers besides the element (a packed dot: its
 // counter and the index of its replica in a small per-set table of
 // replica IDs). An Add probes the table once; its delta is one allocation
-// of 160 bytes, which a caller that drops the delta (one that ships whole
+// of 128 bytes, which a caller that drops the delta (one that ships whole
 // states) does not pay, as Add is inlined and the delta then stays in the
 // caller's frame. Merging a state costs time linear in both stores and
 // hashes no element again; states whose contexts share no event merge as

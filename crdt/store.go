@@ -83,8 +83,10 @@ func (a *causal[S]) clone() causal[S] {
 // removeDots returns the context a remove delta carries: the dots of the
 // removed store, which the receiver's join then drops.
 func removeDots[S dotStore[S]](s S) context {
+	var b ctxBody
+	s.eachDot(func(d Dot) { b.add(d) })
 	var c context
-	s.eachDot(func(d Dot) { c.add(d) })
+	c.set(b)
 	return c
 }
 
@@ -491,8 +493,8 @@ func (m dotMap[K, S]) coverStaysInKeysOf(o dotMap[K, S], c, oc *context) bool {
 // more than limit dots, since enumerating them would cost about as much as
 // the scan the shortcut avoids.
 func sharedDots(c, oc *context, limit int) (shared []Dot, ok bool) {
-	n := len(oc.cloud)
-	for _, d := range oc.vv {
+	n := len(oc.cloud())
+	for _, d := range oc.vv() {
 		if d.Counter > uint64(limit) {
 			return nil, false
 		}
@@ -501,14 +503,14 @@ func sharedDots(c, oc *context, limit int) (shared []Dot, ok bool) {
 	if n > limit {
 		return nil, false
 	}
-	for _, d := range oc.vv {
+	for _, d := range oc.vv() {
 		for i := uint64(1); i <= d.Counter; i++ {
 			if x := (Dot{ID: d.ID, Counter: i}); c.contains(x) {
 				shared = append(shared, x)
 			}
 		}
 	}
-	for _, d := range oc.cloud {
+	for _, d := range oc.cloud() {
 		if c.contains(d) {
 			shared = append(shared, d)
 		}
