@@ -25,6 +25,9 @@ import (
 // concurrent use.
 type AWSet[E comparable] struct {
 	c causal[awStore[E]]
+	// own is where Add last found its replica in the context's vector,
+	// a hint that makes minting a dot O(1); checked before use.
+	own uint32
 }
 
 // Add adds e as an event of replica id and returns the delta to send to
@@ -51,7 +54,7 @@ type awAddDelta[E comparable] struct {
 // dot plus the dots it supersedes, built directly rather than by general
 // context insertions; when those are at most two its array is buf.
 func (x *AWSet[E]) add(id ReplicaID, e E, buf *[2]Dot) causal[awStore[E]] {
-	d := x.c.ctx.next(id)
+	d := x.c.ctx.nextAt(id, &x.own)
 	old := x.c.store.swap(e, d)
 	delta := causal[awStore[E]]{store: awStore[E]{k: e, s: singleDot(d)}}
 	if old.more == nil {

@@ -105,8 +105,22 @@ func (c *context) vector() vclock.VersionVector { b := c.body(); return b.vector
 // time), so that the replica's next call finds its entry by pointer, in
 // a few comparisons, rather than by comparing strings.
 func (c *context) next(id ReplicaID) Dot {
+	hint := c.nv
+	return c.nextAt(id, &hint)
+}
+
+// nextAt is next for a caller that keeps a hint of where id's vector
+// entry is: checked first, and updated when it was wrong.
+func (c *context) nextAt(id ReplicaID, hint *uint32) Dot {
+	if i := *hint; i < c.nv && c.nc == 0 {
+		if e := &unsafe.Slice(c.p, c.nv)[i]; sameID(e.ID, id) {
+			e.Counter++
+			return *e
+		}
+	}
 	b := c.body()
 	if i, ok := b.find(id); ok && (len(b.cloud) == 0 || !b.cloudHas(id)) {
+		*hint = uint32(i)
 		b.vv[i].ID = id
 		b.vv[i].Counter++
 		return b.vv[i]
