@@ -199,7 +199,7 @@ type Node struct {
 	log     *slog.Logger
 	metrics Metrics
 
-	reqc chan *request
+	in   inbox
 	reqs requestPool
 	// stopc is closed when the node begins to stop; donec when every
 	// goroutine has exited and every pending call has been answered.
@@ -207,10 +207,6 @@ type Node struct {
 	donec chan struct{}
 	ctx   context.Context // cancelled with stopc, for Transport.Send
 	stop  context.CancelFunc
-
-	// encMu orders enqueue against Close: closing is set under it.
-	encMu   sync.RWMutex
-	closing bool
 
 	mu       sync.Mutex
 	started  bool
@@ -239,7 +235,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	c := cfg.withDefaults()
 	n := &Node{cfg: c, id: c.Raft.ID, tr: c.Transport, st: c.Storage, sm: c.StateMachine,
 		log: c.Logger, metrics: c.Metrics,
-		reqc: make(chan *request, 1024), stopc: make(chan struct{}), donec: make(chan struct{})}
+		in: inbox{wake: make(chan struct{}, 1)}, stopc: make(chan struct{}), donec: make(chan struct{})}
 	n.ctx, n.stop = context.WithCancel(context.Background())
 	snap, err := c.Storage.Snapshot()
 	if err != nil {
@@ -301,22 +297,18 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	close(n.stopc)
 	n.stop()
-	n.encMu.Lock()
-	n.closing = true
-	n.encMu.Unlock()
+	n.in.mu.Lock()
+	n.in.closed = true
+	n.in.mu.Unlock()
 	n.wg.Wait()
 	// Answer what the goroutines left behind, and calls still queued.
 	n.loop.failAll(n.stoppedErr())
 	n.apply.failAll(n.stoppedErr())
-	for {
-		select {
-		case r := <-n.reqc:
-			r.finish(nil, n.stoppedErr())
-			continue
-		default:
-		}
-		break
-	}
+	n.in.mu.Lock()
+	queued := n.in.reqs
+	n.in.reqs = nil
+	n.in.mu.Unlock()
+	finishAll(queued, n.stoppedErr())
 	close(n.donec)
 	return n.fatal()
 }
@@ -355,14 +347,14 @@ func (n *Node) stoppedErr() error {
 }
 
 // do hands r to the loop and waits for its answer. Every request that
-// enters reqc is answered exactly once, at the latest by Close, so the
+// enters the inbox is answered exactly once, at the latest by Close, so the
 // wait needs no other channel than r's and ctx's: proposers do not contend
 // on channels shared by the whole node.
 func (n *Node) do(ctx context.Context, r *request) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := n.enqueue(ctx, r); err != nil {
+	if err := n.enqueue(r); err != nil {
 		return nil, err
 	}
 	var rep reply
@@ -381,28 +373,39 @@ func (n *Node) do(ctx context.Context, r *request) (any, error) {
 	return rep.val, rep.err
 }
 
-// enqueue puts r in reqc unless the node is closing. Close takes encMu
-// exclusively before it drains reqc, so nothing enters reqc after the
-// drain.
-func (n *Node) enqueue(ctx context.Context, r *request) error {
-	n.encMu.RLock()
-	defer n.encMu.RUnlock()
-	if n.closing {
+// inbox is where callers leave requests for the loop: a slice under a
+// mutex, which the loop takes whole in one critical section, so the
+// callers and the loop meet once per batch rather than once per request on
+// a channel's lock. wake holds a token while requests may be waiting.
+type inbox struct {
+	mu     sync.Mutex
+	reqs   []*request
+	closed bool // set by Close; nothing enters afterwards
+	wake   chan struct{}
+}
+
+// enqueue leaves r for the loop unless the node is closing. Close sets
+// closed before it waits for the loop and then answers what is left, so
+// every request that enters is answered.
+func (n *Node) enqueue(r *request) error {
+	in := &n.in
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
 		return n.stoppedErr()
 	}
-	select {
-	case n.reqc <- r:
-		return nil
-	default:
+	in.reqs = append(in.reqs, r)
+	first := len(in.reqs) == 1
+	in.mu.Unlock()
+	if first {
+		// The loop takes the whole inbox when it wakes: only the request
+		// that finds it empty needs to wake it.
+		select {
+		case in.wake <- struct{}{}:
+		default:
+		}
 	}
-	select {
-	case n.reqc <- r:
-		return nil
-	case <-n.ctx.Done():
-		return n.stoppedErr()
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // Propose replicates cmd and returns the state machine's Result for it,

@@ -65,6 +65,8 @@ type loopState struct {
 	snapBytes  uint64
 	snapWanted bool
 
+	// inSpare is the inbox's other slice, swapped in by takeInbox.
+	inSpare         []*request
 	dataScratch     [][]byte
 	decodeErrs      int
 	lastDecodeLog   time.Time
@@ -165,11 +167,8 @@ func (n *Node) run() {
 			}
 		case <-ticker.C:
 			l.tick()
-		case r := <-n.reqc:
-			l.handle(r)
-			for i := len(n.reqc); i > 0; i-- {
-				l.handle(<-n.reqc)
-			}
+		case <-n.in.wake:
+			l.takeInbox()
 			if len(l.props) < 8 && len(l.pending) >= 8 {
 				// Few proposals so far, but many callers are waiting for
 				// earlier ones: those just answered are about to propose
@@ -177,9 +176,7 @@ func (n *Node) run() {
 				// would be several (half the messages per command with 64
 				// proposers, ~15% less time). A lone caller is not held up.
 				runtime.Gosched()
-				for i := len(n.reqc); i > 0; i-- {
-					l.handle(<-n.reqc)
-				}
+				l.takeInbox()
 			}
 		case res := <-n.pers.donec:
 			l.persisted(res.rd, res.err)
@@ -187,6 +184,20 @@ func (n *Node) run() {
 		l.observe()
 		l.flush()
 	}
+}
+
+// takeInbox handles every request waiting in the inbox.
+func (l *loopState) takeInbox() {
+	in := &l.n.in
+	in.mu.Lock()
+	rs := in.reqs
+	in.reqs = l.inSpare[:0]
+	in.mu.Unlock()
+	for _, r := range rs {
+		l.handle(r)
+	}
+	clear(rs)
+	l.inSpare = rs[:0]
 }
 
 // exit publishes the final status; Close answers what is left.

@@ -360,17 +360,28 @@ func (l *loopState) readState(rs ReadState) {
 	l.n.apply.enqueue(applyItem{read: rb})
 }
 
-// send encodes and sends messages. Each gets its own buffer: a Transport
-// owns the payload it is given.
+// send encodes and sends messages. A Transport owns the payload it is
+// given but never modifies it, so messages that encode to the same bytes
+// (a leader's append of the same entries to every follower in step; From
+// and To are not encoded) share one buffer: it is encoded and allocated
+// once per batch instead of once per follower.
 func (l *loopState) send(msgs []Message) {
 	n := l.n
+	var prev *Message
+	var prevBuf []byte
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Type == MsgSnap {
 			n.snaps.enqueue(m)
 			continue
 		}
-		buf := AppendMessage(make([]byte, 0, EncodedSize(m)), m)
+		var buf []byte
+		if prev != nil && sameEncoding(prev, m) {
+			buf = prevBuf
+		} else {
+			buf = AppendMessage(make([]byte, 0, EncodedSize(m)), m)
+			prev, prevBuf = m, buf
+		}
 		if err := n.tr.Send(n.ctx, m.To, buf); err != nil && n.log != nil {
 			if errors.Is(err, transport.ErrTooLarge) {
 				// Not a passing fault: the message will never get through.
@@ -380,6 +391,20 @@ func (l *loopState) send(msgs []Message) {
 			}
 		}
 	}
+}
+
+// sameEncoding reports whether a and b (not snapshot chunks) encode to the
+// same bytes. Entries match when they are the same elements of the log,
+// which is how the core hands one range to several followers; equal ranges
+// in other memory are not looked for.
+func sameEncoding(a, b *Message) bool {
+	if a.Type != b.Type || a.Term != b.Term || a.LogTerm != b.LogTerm || a.Index != b.Index ||
+		a.Commit != b.Commit || a.Reject != b.Reject || a.RejectHint != b.RejectHint ||
+		a.Force != b.Force || a.Context != b.Context || len(a.Entries) != len(b.Entries) ||
+		a.Snap != nil || b.Snap != nil {
+		return false
+	}
+	return len(a.Entries) == 0 || &a.Entries[0] == &b.Entries[0]
 }
 
 // warnTooLarge logs, at most once a second, a message the transport

@@ -210,6 +210,17 @@ func (s *MemoryStorage) CreateSnapshot(i uint64, cs ConfState, data []byte) erro
 // i must not exceed the snapshot's index, so a follower that needs a
 // discarded entry can always be sent the snapshot instead.
 func (s *MemoryStorage) Compact(i uint64) error {
+	// The new array is allocated (and zeroed) before taking the lock: for
+	// a long log that takes far longer than the copy, and the node's loop
+	// waits on the lock to save its next batch.
+	s.mu.Lock()
+	want := cap(s.ents)
+	if i <= s.snapIndex {
+		s.mu.Unlock()
+		return ErrCompacted
+	}
+	s.mu.Unlock()
+	fresh := make([]Entry, 0, want)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i <= s.snapIndex {
@@ -229,9 +240,12 @@ func (s *MemoryStorage) Compact(i uint64) error {
 	// Copy the rest into a fresh array of the old capacity: slices handed
 	// out earlier may alias the old one, and the log will likely grow back
 	// to the size it had.
-	rest := make([]Entry, len(s.ents)-int(off), cap(s.ents))
-	copy(rest, s.ents[off:])
-	s.ents = rest
+	keep := len(s.ents) - int(off)
+	if cap(fresh) < keep || cap(fresh) < cap(s.ents)/2 {
+		// The log grew or was replaced meanwhile.
+		fresh = make([]Entry, 0, cap(s.ents))
+	}
+	s.ents = append(fresh, s.ents[off:]...)
 	return nil
 }
 

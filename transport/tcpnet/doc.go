@@ -41,6 +41,11 @@
 // returns. The peer's writer goroutine drains the whole queue into a 64 KiB
 // buffered writer and flushes when the queue is empty, so a burst of small
 // messages leaves in a few large writes and a lone message leaves at once.
+// On Linux, over plain TCP, a message to a peer whose connection is open and
+// idle (nothing queued or buffered, the writer not writing) is written into
+// the socket by Send itself with one non-blocking write, saving a hand-off
+// to the writer goroutine; whatever the socket does not take at once is
+// finished by the writer, so Send still never waits for the network.
 // When the queue is full, QueuePolicy decides: DropOldest (the default)
 // discards the oldest message and counts it, Reject returns
 // transport.ErrQueueFull. A peer that cannot be reached is retried with

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/distkit/distkit/transport"
@@ -36,10 +37,15 @@ type peer struct {
 	// conn is the open connection's raw socket, so shutdown can interrupt
 	// a blocked write.
 	conn net.Conn
+	// cur is the writer's open connection when Send may write into it
+	// itself (plain TCP), or nil. See trySendNow.
+	cur atomic.Pointer[outConn]
 
-	connected                 atomic.Bool
-	sent, dropped, rejected   atomic.Uint64
-	lost                      atomic.Uint64
+	connected               atomic.Bool
+	sent, dropped, rejected atomic.Uint64
+	lost                    atomic.Uint64
+	// inline counts the messages trySendNow took, for tests.
+	inline                    atomic.Uint64
 	connects, connectFailures atomic.Uint64
 }
 
@@ -54,9 +60,13 @@ func newPeer(t *Transport, id transport.NodeID, addr string) *peer {
 	}
 }
 
-// enqueue adds payload to the queue under the QueuePolicy and starts the
-// writer goroutine on first use. The caller holds t.mu for reading.
+// enqueue sends payload at once when the connection is idle, or else adds
+// it to the queue under the QueuePolicy and starts the writer goroutine on
+// first use. The caller holds t.mu for reading.
 func (p *peer) enqueue(payload []byte) error {
+	if p.trySendNow(payload) {
+		return nil
+	}
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
@@ -86,6 +96,59 @@ func (p *peer) enqueue(payload []byte) error {
 	p.mu.Unlock()
 	signal(p.wake)
 	return nil
+}
+
+// trySendNow writes payload's frame straight into the socket, on the
+// caller's goroutine, when the connection is up and idle: nothing queued,
+// nothing buffered, the writer goroutine not writing. It saves the hand-off
+// to the writer goroutine (a wake-up, and the latency of one on a busy
+// machine) on the path of every request and answer of a lightly loaded
+// node; under load the writer is busy and messages queue and coalesce as
+// before. The write never waits: the socket is non-blocking and whatever it
+// does not take at once is left to the writer goroutine, so a slow peer
+// cannot block the caller. It reports whether payload was taken (sent or
+// left to the writer); false means nothing was written and the caller
+// queues payload.
+func (p *peer) trySendNow(payload []byte) bool {
+	c := p.cur.Load()
+	if c == nil || !c.wmu.TryLock() {
+		return false
+	}
+	defer c.wmu.Unlock()
+	p.mu.Lock()
+	idle := !p.stopped && p.q.n == 0 && p.addr == c.addr && p.cur.Load() == c &&
+		c.w.Buffered() == 0 && len(c.rest) == 0 && !c.isDead()
+	p.mu.Unlock()
+	if !idle {
+		return false
+	}
+	putFrameHeader(c.hdr[:], len(payload))
+	n, err := c.writeNow(c.hdr[:], payload)
+	total := frameHeaderLen + len(payload)
+	switch {
+	case n == total:
+		p.sent.Add(1)
+		p.inline.Add(1)
+		return true
+	case n == 0 && err != nil:
+		// Nothing left: the writer reconnects and sends it from the queue.
+		signal(p.wake)
+		return false
+	}
+	// Part of the frame is in the socket: the rest must follow on this
+	// connection, before anything else. The writer goroutine writes it
+	// (and learns of a failed connection the same way).
+	rest := make([]byte, 0, total-n)
+	if n < frameHeaderLen {
+		rest = append(rest, c.hdr[n:]...)
+		rest = append(rest, payload...)
+	} else {
+		rest = append(rest, payload[n-frameHeaderLen:]...)
+	}
+	c.rest = rest
+	p.inline.Add(1)
+	signal(p.wake)
+	return true
 }
 
 // signal leaves a token in ch unless one is already there.
@@ -230,25 +293,44 @@ func (p *peer) run() {
 					return // removed or closing
 				}
 			}
+			// wmu is held from taking the batch until it is written
+			// and, when nothing is left, flushed: trySendNow may then
+			// write only when everything sent before has left.
+			c.wmu.Lock()
+			if len(c.rest) > 0 {
+				// The tail of a frame trySendNow could not write.
+				err := c.writeRest(p.t.cfg.WriteTimeout)
+				if err != nil {
+					c.wmu.Unlock()
+					p.writeFailed(c, err, 1)
+					c = nil
+					continue
+				}
+				p.sent.Add(1)
+			}
 			var current bool
 			batch, current = p.take(batch[:0], c.addr)
 			if !current {
 				// SetPeer moved the peer: what was buffered was meant
 				// for the old address; what is queued goes to the new.
 				_ = c.flush(p.t.cfg.WriteTimeout)
+				c.wmu.Unlock()
 				p.disconnect(c)
 				c = nil
 				bo.reset()
 				continue
 			}
 			if len(batch) == 0 {
-				if err := c.flush(p.t.cfg.WriteTimeout); err != nil {
+				err := c.flush(p.t.cfg.WriteTimeout)
+				c.wmu.Unlock()
+				if err != nil {
 					p.writeFailed(c, err, 0)
 					c = nil
 				}
 				break
 			}
 			n, err := c.writeBatch(batch, p.t.cfg.WriteTimeout)
+			c.wmu.Unlock()
 			clear(batch) // let the payloads be collected
 			p.sent.Add(uint64(n))
 			if err != nil {
@@ -285,6 +367,9 @@ func (p *peer) connect(bo *backoff) *outConn {
 				return nil
 			}
 			p.conn = c.raw
+			if c.sc != nil {
+				p.cur.Store(c)
+			}
 			p.mu.Unlock()
 			bo.reset()
 			p.connects.Add(1)
@@ -358,7 +443,13 @@ func (p *peer) dialHandshake(addr string) (*outConn, error) {
 		_ = raw.Close()
 		return nil, context.Canceled
 	}
-	return &outConn{conn: conn, raw: raw, addr: addr, w: bufio.NewWriterSize(conn, writeBufferSize), dead: make(chan struct{})}, nil
+	oc := &outConn{conn: conn, raw: raw, addr: addr, w: bufio.NewWriterSize(conn, writeBufferSize), dead: make(chan struct{})}
+	if conn == raw {
+		// Plain TCP: Send may write into the socket itself (TLS needs
+		// its record layer, which only the writer goroutine drives).
+		oc.sc = inlineConn(raw)
+	}
+	return oc, nil
 }
 
 // writeBufferSize is the size of the buffer that coalesces frames into
@@ -386,7 +477,15 @@ func (p *peer) disconnect(c *outConn) {
 	if p.conn == c.raw {
 		p.conn = nil
 	}
+	p.cur.CompareAndSwap(c, nil)
 	p.mu.Unlock()
+	c.wmu.Lock()
+	if len(c.rest) > 0 {
+		// The tail of a frame that will never be completed.
+		c.rest = nil
+		p.lost.Add(1)
+	}
+	c.wmu.Unlock()
 	p.connected.Store(false)
 	c.close()
 }
@@ -396,9 +495,30 @@ type outConn struct {
 	conn net.Conn // what frames are written to: raw, or TLS over raw
 	raw  net.Conn // the socket
 	addr string   // the address dialled
-	w    *bufio.Writer
-	hdr  [frameHeaderLen]byte
+	// sc is raw's syscall.RawConn for trySendNow's non-blocking writes, or
+	// nil under TLS.
+	sc   syscall.RawConn
 	dead chan struct{} // closed by the watcher when the connection ends
+
+	// wmu guards what follows: the writer goroutine holds it while it
+	// writes, trySendNow only when it gets it at once.
+	wmu sync.Mutex
+	w   *bufio.Writer
+	hdr [frameHeaderLen]byte
+	// rest is the unwritten tail of a frame trySendNow began: it goes out
+	// before anything else.
+	rest []byte
+	inl  inlineWrite
+}
+
+// writeRest writes the tail trySendNow left, with the writer's timeout.
+func (c *outConn) writeRest(timeout time.Duration) error {
+	if err := c.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	_, err := c.w.Write(c.rest)
+	c.rest = nil
+	return err
 }
 
 func (c *outConn) isDead() bool {
