@@ -142,8 +142,8 @@ func readDot(b []byte) (Dot, []byte, error) {
 // that embed a vector.
 func appendVectorBody(b []byte, v VersionVector) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v.entries)))
-	for _, d := range v.entries {
-		b = appendDotBody(b, d)
+	for _, e := range v.entries {
+		b = appendDotBody(b, e.Dot)
 	}
 	return b
 }
@@ -187,7 +187,7 @@ func readVectorBody(b []byte) (VersionVector, []byte, error) {
 	}
 	// Second pass: build the entries. The IDs of a large vector share one
 	// string allocation; those of a small one are interned.
-	entries := make([]Dot, n)
+	entries := make([]entry, n)
 	var ids string
 	if n > internLimit {
 		all := make([]byte, 0, idBytes)
@@ -212,7 +212,7 @@ func readVectorBody(b []byte) (VersionVector, []byte, error) {
 			id = intern(ReplicaID(rest[:l]))
 		}
 		c, next, _ := readUvarint(rest[l:], "")
-		entries[k] = Dot{ID: id, Counter: c}
+		entries[k] = newEntry(Dot{ID: id, Counter: c})
 		p = next
 	}
 	return VersionVector{entries: entries}, b, nil
