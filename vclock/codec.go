@@ -142,8 +142,8 @@ func readDot(b []byte) (Dot, []byte, error) {
 // that embed a vector.
 func appendVectorBody(b []byte, v VersionVector) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v.entries)))
-	for _, e := range v.entries {
-		b = appendDotBody(b, e.Dot)
+	for i := range v.entries {
+		b = appendDotBody(b, v.entries[i].Dot)
 	}
 	return b
 }
@@ -227,7 +227,8 @@ func (v VersionVector) AppendBinary(b []byte) ([]byte, error) {
 // MarshalBinary returns the encoding of v. Equal vectors give equal bytes.
 func (v VersionVector) MarshalBinary() ([]byte, error) {
 	size := 1 + uvarintLen(uint64(len(v.entries)))
-	for _, d := range v.entries {
+	for i := range v.entries {
+		d := &v.entries[i]
 		size += uvarintLen(uint64(len(d.ID))) + len(d.ID) + uvarintLen(d.Counter)
 	}
 	return v.AppendBinary(make([]byte, 0, size))

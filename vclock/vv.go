@@ -324,6 +324,10 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 		// The counter comparisons are data-dependent and mispredict
 		// often, so they are folded in with subtract-with-borrow instead
 		// of branches: borrow is 1 exactly when the subtrahend is larger.
+		// Only whether any borrow occurred matters, so the accumulators
+		// take the negated borrow, all ones, which is what the machine's
+		// subtract-with-borrow produces: the compiler then emits no
+		// instruction to turn it back into 1.
 		var ahead, behind uint64
 		b = b[:len(a)]
 		for ; i < len(a); i++ {
@@ -333,8 +337,8 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 			}
 			_, gt := bits.Sub64(y.Counter, x.Counter, 0)
 			_, lt := bits.Sub64(x.Counter, y.Counter, 0)
-			ahead |= gt
-			behind |= lt
+			ahead |= -gt
+			behind |= -lt
 		}
 		aAhead, bAhead = ahead != 0, behind != 0
 		if i == len(a) {
