@@ -175,19 +175,32 @@ func (v *VersionVector) Merge(o VersionVector) {
 	// Fast path: every replica of o is already in v, with the same string
 	// for its ID, so the merge is an in-place maximum. Walk both until o
 	// has a replica v lacks, or one whose order the keys cannot tell; the
-	// maxima taken until then are part of the result either way. The loop
-	// makes no call, so that its variables stay in registers.
-	// The indexes are unsigned so that the compiler sees they are in
-	// bounds.
-	i, j := uint(0), uint(0)
+	// maxima taken until then are part of the result either way. The loops
+	// make no call, so that their variables stay in registers.
+	//
+	// Vectors over the same replicas line up entry for entry: walk them in
+	// lockstep first, with one index.
+	n := min(len(a), len(b))
+	a2, b2 := a[:n], b[:n]
+	k := 0
+	for ; k < len(a2); k++ {
+		x, y := &a2[k], &b2[k]
+		if !sharedID(x.ID, y.ID) {
+			break
+		}
+		x.Counter = max(x.Counter, y.Counter)
+	}
+	// Then skip v's replicas that o lacks, which the keys alone show. The
+	// indexes are unsigned so that the compiler sees they are in bounds.
+	i, j := uint(k), uint(k)
 	for i < uint(len(a)) && j < uint(len(b)) {
 		x, y := &a[i], &b[j]
-		if sharedID(x.ID, y.ID) {
+		if x.key < y.key {
+			i++
+		} else if sharedID(x.ID, y.ID) {
 			x.Counter = max(x.Counter, y.Counter)
 			i++
 			j++
-		} else if x.key < y.key {
-			i++
 		} else {
 			break
 		}
