@@ -79,9 +79,10 @@ func (e *OffsetError) Unwrap() error { return ErrClockOffset }
 // about half the cost of time.Now, and HLC timestamps need only millisecond
 // resolution. A step of the system clock therefore shows within a second.
 // That one clock read per Now is most of its cost: a vDSO clock_gettime,
-// about 30 ns on a virtual machine even with the tsc clocksource, against
-// about 10 ns for the rest of Now, mostly one atomic add (compare
-// BenchmarkClockRead with BenchmarkHLCNow). Reading the clock less often
+// 25 to 30 ns from C on a virtual machine even with the tsc clocksource and
+// about 40 ns through Go's runtime, against 10 to 15 ns for the rest of
+// Now, mostly one atomic add (compare BenchmarkClockRead with
+// BenchmarkHLCNow, and testdata/clockread.c). Reading the clock less often
 // would let timestamps fall behind physical time, and a cheaper clock
 // (CLOCK_REALTIME_COARSE, the TSC) is either too coarse for milliseconds or
 // needs assembly that is unsafe on virtual machines, so Now reads it every
