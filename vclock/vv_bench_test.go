@@ -81,6 +81,18 @@ func BenchmarkVersionVectorMerge(b *testing.B) {
 			}
 		})
 	}
+	// The restoring copy alone, to subtract from the figures above for
+	// Merge's own cost.
+	x, _ := benchPair(16)
+	b.Run("entries=16/copy-only", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		dst := VersionVector{entries: make([]entry, 0, 32)}
+		for b.Loop() {
+			dst.entries = append(dst.entries[:0], x.entries...)
+		}
+		sinkUint = uint64(len(dst.entries))
+	})
 }
 
 // BenchmarkVersionVectorMergeRepeated merges the same vector into a
