@@ -142,8 +142,8 @@ func readDot(b []byte) (Dot, []byte, error) {
 // that embed a vector.
 func appendVectorBody(b []byte, v VersionVector) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v.entries)))
-	for _, d := range v.entries {
-		b = appendDotBody(b, d)
+	for i := range v.entries {
+		b = appendDotBody(b, v.entries[i].Dot)
 	}
 	return b
 }
@@ -187,7 +187,7 @@ func readVectorBody(b []byte) (VersionVector, []byte, error) {
 	}
 	// Second pass: build the entries. The IDs of a large vector share one
 	// string allocation; those of a small one are interned.
-	entries := make([]Dot, n)
+	entries := make([]entry, n)
 	var ids string
 	if n > internLimit {
 		all := make([]byte, 0, idBytes)
@@ -212,7 +212,7 @@ func readVectorBody(b []byte) (VersionVector, []byte, error) {
 			id = intern(ReplicaID(rest[:l]))
 		}
 		c, next, _ := readUvarint(rest[l:], "")
-		entries[k] = Dot{ID: id, Counter: c}
+		entries[k] = newEntry(Dot{ID: id, Counter: c})
 		p = next
 	}
 	return VersionVector{entries: entries}, b, nil
@@ -227,7 +227,8 @@ func (v VersionVector) AppendBinary(b []byte) ([]byte, error) {
 // MarshalBinary returns the encoding of v. Equal vectors give equal bytes.
 func (v VersionVector) MarshalBinary() ([]byte, error) {
 	size := 1 + uvarintLen(uint64(len(v.entries)))
-	for _, d := range v.entries {
+	for i := range v.entries {
+		d := &v.entries[i]
 		size += uvarintLen(uint64(len(d.ID))) + len(d.ID) + uvarintLen(d.Counter)
 	}
 	return v.AppendBinary(make([]byte, 0, size))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -89,7 +90,15 @@ func FuzzVersionVector(f *testing.F) {
 		b, _ := v.MarshalBinary()
 		f.Add(b)
 	}
+	// IDs whose first eight bytes, the keys entries are ordered by, tie.
+	tricky := NewVersionVector()
+	for i, id := range trickyIDs {
+		tricky.Set(id, uint64(i+1))
+	}
+	b, _ := tricky.MarshalBinary()
+	f.Add(b)
 	f.Add([]byte{1, 2, 1, 'b', 1, 1, 'a', 1})
+	f.Add([]byte{1, 2, 9, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'j', 1, 9, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 1})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var v VersionVector
@@ -102,6 +111,16 @@ func FuzzVersionVector(f *testing.F) {
 		out, _ := v.MarshalBinary()
 		if !bytes.Equal(out, b) {
 			t.Fatalf("decoded %v re-encodes to %x, input %x", v, out, b)
+		}
+		// The decoded entries carry the right keys: lookups by key find
+		// every replica, and the vector equals its copy with unshared IDs.
+		for _, e := range v.entries {
+			if e.key != idKey(e.ID) || v.Get(ReplicaID(strings.Clone(string(e.ID)))) != e.Counter {
+				t.Fatalf("entry %v of %v: key %x, Get %d", e.Dot, v, e.key, v.Get(e.ID))
+			}
+		}
+		if o := v.Compare(unshared(v)); o != Equal {
+			t.Fatalf("%v compares %v to its unshared copy", v, o)
 		}
 	})
 }

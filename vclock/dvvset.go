@@ -171,9 +171,9 @@ func (s DVVSet[V]) All() iter.Seq2[Dot, V] {
 // client saw.
 func (s DVVSet[V]) Context() VersionVector {
 	var v VersionVector
-	v.entries = make([]Dot, 0, len(s.entries))
+	v.entries = make([]entry, 0, len(s.entries))
 	for _, e := range s.entries {
-		v.entries = append(v.entries, Dot{ID: e.id, Counter: e.n}) // ids are interned on entry
+		v.entries = append(v.entries, newEntry(Dot{ID: e.id, Counter: e.n})) // ids are interned on entry
 	}
 	return v
 }

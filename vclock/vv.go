@@ -4,8 +4,6 @@ import (
 	"iter"
 	"math/bits"
 	"strings"
-	"unique"
-	"unsafe"
 )
 
 // Ordering is the result of comparing two causal states. Version vectors and
@@ -55,7 +53,7 @@ func (o Ordering) String() string {
 type VersionVector struct {
 	// entries is sorted by ID, has no duplicate IDs and no zero counters, so
 	// that equal vectors have equal entries and encode to equal bytes.
-	entries []Dot
+	entries []entry
 }
 
 // NewVersionVector returns a vector holding the given entries. A dot with a
@@ -73,17 +71,19 @@ func NewVersionVector(dots ...Dot) VersionVector {
 func (v VersionVector) Len() int { return len(v.entries) }
 
 // find returns the index of id in v.entries, or where it would be inserted,
-// and whether it is present, by binary search. Each probe is one three-way
-// string comparison, so even at 16 entries this makes four or five calls
-// where a linear scan makes eight on average.
+// and whether it is present, by binary search. Each probe is usually one
+// integer comparison of keys.
 func (v VersionVector) find(id ReplicaID) (int, bool) {
 	e := v.entries
+	k := idKey(id)
 	lo, hi := 0, len(e)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		c := 0
 		if !sharedID(e[m].ID, id) {
-			c = cmpID(e[m].ID, id)
+			if c = cmpKey(e[m].key, k); c == 0 {
+				c = cmpTie(e[m].ID, id)
+			}
 		}
 		switch {
 		case c == 0:
@@ -122,9 +122,9 @@ func (v *VersionVector) Set(id ReplicaID, n uint64) {
 
 func (v *VersionVector) insert(i int, d Dot) {
 	d.ID = intern(d.ID)
-	v.entries = append(v.entries, Dot{})
+	v.entries = append(v.entries, entry{})
 	copy(v.entries[i+1:], v.entries[i:])
-	v.entries[i] = d
+	v.entries[i] = newEntry(d)
 }
 
 // Increment records a new event at replica id and returns its dot, whose
@@ -133,7 +133,7 @@ func (v *VersionVector) Increment(id ReplicaID) Dot {
 	i, ok := v.find(id)
 	if ok {
 		v.entries[i].Counter++
-		return v.entries[i]
+		return v.entries[i].Dot
 	}
 	d := Dot{ID: id, Counter: 1}
 	v.insert(i, d)
@@ -172,14 +172,54 @@ func (v *VersionVector) MergeDot(d Dot) {
 // that v lacks and v's storage has no room for them.
 func (v *VersionVector) Merge(o VersionVector) {
 	a, b := v.entries, o.entries
-	// Fast path: every replica of o is already in v, so the merge is an
-	// in-place maximum. Walk both until o has a replica v lacks; the maxima
-	// taken until then are part of the result either way.
-	i, j := 0, 0
+	// Fast path: every replica of o is already in v, with the same string
+	// for its ID, so the merge is an in-place maximum. Walk both until o
+	// has a replica v lacks, or one whose order the keys cannot tell; the
+	// maxima taken until then are part of the result either way. The loops
+	// make no call, so that their variables stay in registers.
+	//
+	// Vectors over the same replicas line up entry for entry: walk them in
+	// lockstep first, with one index.
+	n := min(len(a), len(b))
+	a2, b2 := a[:n], b[:n]
+	k := 0
+	for ; k < len(a2); k++ {
+		x, y := &a2[k], &b2[k]
+		if !sharedID(x.ID, y.ID) {
+			break
+		}
+		x.Counter = max(x.Counter, y.Counter)
+	}
+	// Then skip v's replicas that o lacks, which the keys alone show. The
+	// indexes are unsigned so that the compiler sees they are in bounds.
+	i, j := uint(k), uint(k)
+	for i < uint(len(a)) && j < uint(len(b)) {
+		x, y := &a[i], &b[j]
+		if x.key < y.key {
+			i++
+		} else if sharedID(x.ID, y.ID) {
+			x.Counter = max(x.Counter, y.Counter)
+			i++
+			j++
+		} else {
+			break
+		}
+	}
+	if j < uint(len(b)) {
+		v.mergeFrom(b, int(i), int(j))
+	}
+}
+
+// mergeFrom finishes Merge from a[i] and b[j], where v.entries is a and
+// the fast path of Merge stopped.
+func (v *VersionVector) mergeFrom(b []entry, i, j int) {
+	a := v.entries
 	for j < len(b) && i < len(a) {
 		c := 0
 		if !sharedID(a[i].ID, b[j].ID) {
-			c = cmpID(a[i].ID, b[j].ID)
+			if c = cmpKey(a[i].key, b[j].key); c == 0 {
+				c = cmpTie(a[i].ID, b[j].ID)
+			}
 		}
 		if c == 0 {
 			a[i].Counter = max(a[i].Counter, b[j].Counter)
@@ -194,14 +234,20 @@ func (v *VersionVector) Merge(o VersionVector) {
 	if j == len(b) {
 		return
 	}
+	if i == len(a) && len(b)-j <= cap(a)-len(a) {
+		// The rest of o comes after every replica of v, as when o has
+		// heard of replicas v has not: append it.
+		v.entries = append(a, b[j:]...)
+		return
+	}
 	// a[:lo] is final; the union of a[lo:] and b[jlo:] follows it. n bounds
 	// the result's length, exactly when no replica of b[jlo:] is in a[lo:].
-	// Counting the shared ones first would cost one more walk comparing
-	// strings, so the merge assumes none and closes the gap afterwards.
+	// Counting the shared ones first would cost one more walk, so the merge
+	// assumes none and closes the gap afterwards.
 	lo, jlo := i, j
 	n := len(a) + len(b) - jlo
 	if cap(a) < n {
-		grown := make([]Dot, lo, n+n/4)
+		grown := make([]entry, lo, n+n/4)
 		copy(grown, a[:lo])
 		v.entries = mergeForward(grown, a[lo:], b[jlo:])
 		return
@@ -218,7 +264,9 @@ func (v *VersionVector) Merge(o VersionVector) {
 			if i >= lo {
 				c = 0
 				if !sharedID(a[i].ID, b[j].ID) {
-					c = cmpID(a[i].ID, b[j].ID)
+					if c = cmpKey(a[i].key, b[j].key); c == 0 {
+						c = cmpTie(a[i].ID, b[j].ID)
+					}
 				}
 			}
 		}
@@ -227,7 +275,8 @@ func (v *VersionVector) Merge(o VersionVector) {
 			a[w] = b[j]
 			j--
 		case c == 0:
-			a[w] = Dot{ID: a[i].ID, Counter: max(a[i].Counter, b[j].Counter)}
+			a[w] = a[i]
+			a[w].Counter = max(a[i].Counter, b[j].Counter)
 			i--
 			j--
 		default:
@@ -247,12 +296,14 @@ func (v *VersionVector) Merge(o VersionVector) {
 
 // mergeForward appends the union of the sorted vectors x and y to dst,
 // taking the maximum counter of a replica in both.
-func mergeForward(dst, x, y []Dot) []Dot {
+func mergeForward(dst, x, y []entry) []entry {
 	i, j := 0, 0
 	for i < len(x) && j < len(y) {
 		c := 0
 		if !sharedID(x[i].ID, y[j].ID) {
-			c = cmpID(x[i].ID, y[j].ID)
+			if c = cmpKey(x[i].key, y[j].key); c == 0 {
+				c = cmpTie(x[i].ID, y[j].ID)
+			}
 		}
 		switch {
 		case c < 0:
@@ -262,7 +313,9 @@ func mergeForward(dst, x, y []Dot) []Dot {
 			dst = append(dst, y[j])
 			j++
 		default:
-			dst = append(dst, Dot{ID: x[i].ID, Counter: max(x[i].Counter, y[j].Counter)})
+			e := x[i]
+			e.Counter = max(e.Counter, y[j].Counter)
+			dst = append(dst, e)
 			i++
 			j++
 		}
@@ -270,29 +323,6 @@ func mergeForward(dst, x, y []Dot) []Dot {
 	dst = append(dst, x[i:]...)
 	return append(dst, y[j:]...)
 }
-
-// intern returns the canonical copy of id. IDs entering a vector are
-// interned (except in decoded vectors above internLimit entries), so that the
-// same replica in two vectors is usually the same string in memory and
-// sharedID decides equality by comparing pointers. This costs one lookup
-// when a replica first enters a vector, and saves a call per entry in every
-// Compare and Merge after that. The intern table holds its strings weakly,
-// so an ID no vector uses any more can be collected, and a later vector may
-// then get a different copy: equality must never rely on pointers alone.
-func intern(id ReplicaID) ReplicaID {
-	return ReplicaID(unique.Make(string(id)).Value())
-}
-
-// sharedID reports whether a and b are the same string in memory, which
-// interning makes the common case for equal IDs. It is small enough to
-// inline, unlike a full comparison.
-func sharedID(a, b ReplicaID) bool {
-	return len(a) == len(b) && unsafe.StringData(string(a)) == unsafe.StringData(string(b))
-}
-
-// cmpID is strings.Compare(a, b) for IDs that are not sharedID. Callers
-// test sharedID first so that the common case makes no call.
-func cmpID(a, b ReplicaID) int { return strings.Compare(string(a), string(b)) }
 
 // Compare reports how v relates to o: Equal if they have the same entries,
 // Before if o has seen everything v has and more, After for the reverse, and
@@ -307,19 +337,21 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 		// The counter comparisons are data-dependent and mispredict
 		// often, so they are folded in with subtract-with-borrow instead
 		// of branches: borrow is 1 exactly when the subtrahend is larger.
+		// Only whether any borrow occurred matters, so the accumulators
+		// take the negated borrow, all ones, which is what the machine's
+		// subtract-with-borrow produces: the compiler then emits no
+		// instruction to turn it back into 1.
 		var ahead, behind uint64
 		b = b[:len(a)]
 		for ; i < len(a); i++ {
 			x, y := &a[i], &b[i]
-			if unsafe.StringData(string(x.ID)) != unsafe.StringData(string(y.ID)) || len(x.ID) != len(y.ID) {
-				if x.ID != y.ID {
-					break
-				}
+			if !sharedID(x.ID, y.ID) {
+				break // compareFrom handles the rest, even an equal but unshared ID
 			}
 			_, gt := bits.Sub64(y.Counter, x.Counter, 0)
 			_, lt := bits.Sub64(x.Counter, y.Counter, 0)
-			ahead |= gt
-			behind |= lt
+			ahead |= -gt
+			behind |= -lt
 		}
 		aAhead, bAhead = ahead != 0, behind != 0
 		if i == len(a) {
@@ -331,7 +363,7 @@ func (v VersionVector) Compare(o VersionVector) Ordering {
 
 // compareFrom finishes Compare from index i of both a and b, where the
 // entries before i matched in lockstep.
-func compareFrom(a, b []Dot, i int, aAhead, bAhead bool) Ordering {
+func compareFrom(a, b []entry, i int, aAhead, bAhead bool) Ordering {
 	j := i
 	for i < len(a) && j < len(b) {
 		if aAhead && bAhead {
@@ -339,7 +371,9 @@ func compareFrom(a, b []Dot, i int, aAhead, bAhead bool) Ordering {
 		}
 		c := 0
 		if !sharedID(a[i].ID, b[j].ID) {
-			c = cmpID(a[i].ID, b[j].ID)
+			if c = cmpKey(a[i].key, b[j].key); c == 0 {
+				c = cmpTie(a[i].ID, b[j].ID)
+			}
 		}
 		switch {
 		case c == 0:
@@ -379,10 +413,20 @@ func (v VersionVector) Descends(o VersionVector) bool {
 	}
 	i := 0
 	for j := range b {
-		for i < len(a) && a[i].ID < b[j].ID {
+		c := 1
+		for i < len(a) {
+			c = 0
+			if !sharedID(a[i].ID, b[j].ID) {
+				if c = cmpKey(a[i].key, b[j].key); c == 0 {
+					c = cmpTie(a[i].ID, b[j].ID)
+				}
+			}
+			if c >= 0 {
+				break
+			}
 			i++
 		}
-		if i == len(a) || a[i].ID != b[j].ID || a[i].Counter < b[j].Counter {
+		if c != 0 || a[i].Counter < b[j].Counter {
 			return false
 		}
 		i++
@@ -408,7 +452,7 @@ func (v VersionVector) Clone() VersionVector {
 	if len(v.entries) == 0 {
 		return VersionVector{}
 	}
-	return VersionVector{entries: append([]Dot(nil), v.entries...)}
+	return VersionVector{entries: append([]entry(nil), v.entries...)}
 }
 
 // All yields v's entries as dots, in increasing replica-ID order: for each
@@ -416,8 +460,8 @@ func (v VersionVector) Clone() VersionVector {
 // during the iteration.
 func (v VersionVector) All() iter.Seq[Dot] {
 	return func(yield func(Dot) bool) {
-		for _, d := range v.entries {
-			if !yield(d) {
+		for _, e := range v.entries {
+			if !yield(e.Dot) {
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 package vclock
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -187,8 +188,9 @@ func TestVersionVectorModel(t *testing.T) {
 				for i := 1; i < len(v.entries); i++ {
 					require.Less(t, v.entries[i-1].ID, v.entries[i].ID)
 				}
-				for _, d := range v.entries {
-					require.NotZero(t, d.Counter)
+				for _, e := range v.entries {
+					require.NotZero(t, e.Counter)
+					require.Equal(t, idKey(e.ID), e.key)
 				}
 			},
 		})
@@ -216,14 +218,14 @@ func TestVersionVectorMergeSharedTail(t *testing.T) {
 	for i, id := range []ReplicaID{"a", "c", "e", "g"} {
 		v.Set(id, uint64(10+i))
 	}
-	v.entries = append(make([]Dot, 0, 16), v.entries...) // room: merge in place
+	v.entries = append(make([]entry, 0, 16), v.entries...) // room: merge in place
 	for i, id := range []ReplicaID{"b", "c", "e", "f"} {
 		o.Set(id, uint64(11+2*i))
 	}
 	v.Merge(o)
-	require.Equal(t, []Dot{{"a", 10}, {"b", 11}, {"c", 13}, {"e", 15}, {"f", 17}, {"g", 13}}, v.entries)
+	require.Equal(t, []Dot{{"a", 10}, {"b", 11}, {"c", 13}, {"e", 15}, {"f", 17}, {"g", 13}}, slices.Collect(v.All()))
 	full := v.entries[:cap(v.entries)]
-	for _, d := range full[len(v.entries):] {
-		require.Equal(t, Dot{}, d, "stale entries past the end must be cleared")
+	for _, e := range full[len(v.entries):] {
+		require.Equal(t, entry{}, e, "stale entries past the end must be cleared")
 	}
 }
