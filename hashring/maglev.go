@@ -224,14 +224,10 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 					c = next[i]
 					sk := skip[i]
 					for filled[c>>6]&(1<<(c&63)) != 0 {
-						if c += sk; c >= mm {
-							c -= mm
-						}
+						c = addMod(c, sk, mm)
 					}
 					filled[c>>6] |= 1 << (c & 63)
-					if next[i] = c + sk; next[i] >= mm {
-						next[i] -= mm
-					}
+					next[i] = addMod(c, sk, mm)
 				} else {
 					// The free slot of smallest rank in node i's list.
 					// rank = (slot - offset)*inv = slot*inv - base mod m.
@@ -243,11 +239,11 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 					}
 					in, base := inv[i], red.mod(uint64(offset[i])*inv[i])
 					for k, slot := range free {
-						rank := red.mod(uint64(slot) * in)
-						if rank < base {
-							rank += uint64(mm)
-						}
-						if rank -= base; rank < bestRank {
+						// rank - base wraps below zero for half of
+						// the slots, unpredictably: add m back by a
+						// mask rather than a branch.
+						rank := red.mod(uint64(slot)*in) - base
+						if rank += uint64(mm) & uint64(int64(rank)>>63); rank < bestRank {
 							bestAt, bestRank = k, rank
 						}
 					}
@@ -281,21 +277,28 @@ func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, cla
 	for ; claims > 0; claims-- {
 		c, sk := next[i], skip[i]
 		for filled[c>>6]&(1<<(c&63)) != 0 {
-			if c += sk; c >= m {
-				c -= m
-			}
+			c = addMod(c, sk, m)
 		}
 		filled[c>>6] |= 1 << (c & 63)
 		table[c] = uint32(i)
-		if c += sk; c >= m {
-			c -= m
-		}
-		next[i] = c
+		next[i] = addMod(c, sk, m)
 		if i++; i == len(next) {
 			i = 0
 		}
 	}
 	return i
+}
+
+// addMod returns (c + sk) mod m for c, sk < m <= 2^31 without a branch:
+// whether a step wraps past m is a coin flip for a random skip, and as a
+// branch it mispredicted on about half of all probes, which cost more than
+// the probes themselves. The compiler keeps min and if-else on this loop-
+// carried value as branches, so the wrap is an explicit mask: d = c+sk-m
+// has its top bit set exactly when c+sk < m (the subtraction wrapped, and
+// m <= 2^31), and then m is added back.
+func addMod(c, sk, m uint32) uint32 {
+	d := c + sk - m
+	return d + m&uint32(int32(d)>>31)
 }
 
 // freeSlots lists the clear bits of filled below m, of which there are

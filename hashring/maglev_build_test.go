@@ -66,3 +66,13 @@ func TestModReducer(t *testing.T) {
 		require.Equal(t, x%m, newModReducer(m).mod(x))
 	})
 }
+
+func TestAddMod(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := rapid.Uint32Range(2, 1<<31).Draw(t, "m")
+		c := rapid.Uint32Range(0, m-1).Draw(t, "c")
+		sk := rapid.Uint32Range(0, m-1).Draw(t, "sk")
+		require.Equal(t, uint32((uint64(c)+uint64(sk))%uint64(m)), addMod(c, sk, m))
+	})
+	require.Equal(t, uint32(1<<31-2), addMod(1<<31-1, 1<<31-1, 1<<31))
+}
