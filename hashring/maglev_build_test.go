@@ -76,3 +76,13 @@ func TestAddMod(t *testing.T) {
 	})
 	require.Equal(t, uint32(1<<31-2), addMod(1<<31-1, 1<<31-1, 1<<31))
 }
+
+func TestInverse(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := rapid.SampledFrom([]uint64{2, 3, 65537, 131101, 262147, 2147483647}).Draw(t, "m")
+		skip := rapid.Uint32Range(1, uint32(m-1)).Draw(t, "skip")
+		inv := inverse(skip, m)
+		require.Less(t, inv, m)
+		require.Equal(t, uint64(1), uint64(skip)*inv%m)
+	})
+}
