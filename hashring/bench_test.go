@@ -253,6 +253,12 @@ func BenchmarkMaglevGetHash(b *testing.B) {
 //     finalizer of key hash xor node hash, keeping the maximum.
 //   - xor-max/n=100: the cheapest possible O(n) scan, xor and compare per
 //     node with no mixing, the floor of any rendezvous loop.
+//   - clock: a chain of 1000 dependent 64-bit multiplies, 3 cycles each on
+//     the Intel cores this was tuned on, so 3000 cycles per op. Its
+//     eff-GHz metric is the clock rate the process actually got per second
+//     of CPU time: 2.5 on an idle core of the 2.5 GHz VM, less when other
+//     work on the host slows every figure alike. Multiply any cpu-ns/op
+//     by eff-GHz to read it in cycles.
 //
 // BenchmarkJump/n=10 is a further yardstick: it is the paper's algorithm,
 // equal in cost to dgryski/go-jump (bench/), 19 ns in the note.
@@ -292,6 +298,19 @@ func BenchmarkReference(b *testing.B) {
 			_ = sink
 		})
 	}
+	b.Run("clock", func(b *testing.B) {
+		x := uint64(benchKeys[0][0]) | 1
+		i, cpu := 0, cpuNow()
+		for b.Loop() {
+			x = refChain(x)
+			i++
+		}
+		reportCPU(b, cpu, i)
+		if used := cpuNow() - cpu; used > 0 {
+			b.ReportMetric(3000*float64(i)/float64(used), "eff-GHz")
+		}
+		refSink = x
+	})
 	b.Run("xor-max/n=100", func(b *testing.B) {
 		xs := make([]uint64, 100)
 		for j := range xs {
@@ -314,6 +333,21 @@ func BenchmarkReference(b *testing.B) {
 		reportCPU(b, cpu, i)
 		_ = sink
 	})
+}
+
+// refSink keeps the clock chain's result alive.
+var refSink uint64
+
+// refChain is the clock yardstick's work: 1000 dependent multiplies, in a
+// function of its own so that x stays in a register (the body of a b.Loop
+// loop keeps its variables in memory).
+//
+//go:noinline
+func refChain(x uint64) uint64 {
+	for range 1000 {
+		x *= 0x9e3779b97f4a7c15
+	}
+	return x
 }
 
 // refSplitmix is the splitmix64 finalizer, written out here rather than

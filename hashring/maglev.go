@@ -224,33 +224,17 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 					c = next[i]
 					sk := skip[i]
 					for filled[c>>6]&(1<<(c&63)) != 0 {
-						if c += sk; c >= mm {
-							c -= mm
-						}
+						c = addMod(c, sk, mm)
 					}
 					filled[c>>6] |= 1 << (c & 63)
-					if next[i] = c + sk; next[i] >= mm {
-						next[i] -= mm
-					}
+					next[i] = addMod(c, sk, mm)
 				} else {
-					// The free slot of smallest rank in node i's list.
-					// rank = (slot - offset)*inv = slot*inv - base mod m.
-					bestAt, bestRank := 0, uint64(math.MaxUint64)
 					if inv[i] == 0 {
 						// Only the nodes that claim one of the last
 						// sqrt(M) slots need their inverse.
 						inv[i] = inverse(skip[i], uint64(m))
 					}
-					in, base := inv[i], red.mod(uint64(offset[i])*inv[i])
-					for k, slot := range free {
-						rank := red.mod(uint64(slot) * in)
-						if rank < base {
-							rank += uint64(mm)
-						}
-						if rank -= base; rank < bestRank {
-							bestAt, bestRank = k, rank
-						}
-					}
+					bestAt := firstRanked(free, inv[i], red.mod(uint64(offset[i])*inv[i]), red)
 					c = free[bestAt]
 					free[bestAt] = free[len(free)-1]
 					free = free[:len(free)-1]
@@ -281,21 +265,50 @@ func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, cla
 	for ; claims > 0; claims-- {
 		c, sk := next[i], skip[i]
 		for filled[c>>6]&(1<<(c&63)) != 0 {
-			if c += sk; c >= m {
-				c -= m
-			}
+			c = addMod(c, sk, m)
 		}
 		filled[c>>6] |= 1 << (c & 63)
 		table[c] = uint32(i)
-		if c += sk; c >= m {
-			c -= m
-		}
-		next[i] = c
+		next[i] = addMod(c, sk, m)
 		if i++; i == len(next) {
 			i = 0
 		}
 	}
 	return i
+}
+
+// addMod returns (c + sk) mod m for c, sk < m <= 2^31 without a branch:
+// whether a step wraps past m is a coin flip for a random skip, and as a
+// branch it mispredicted on about half of all probes, which cost more than
+// the probes themselves. The compiler keeps min and if-else on this loop-
+// carried value as branches, so the wrap is an explicit mask: d = c+sk-m
+// has its top bit set exactly when c+sk < m (the subtraction wrapped, and
+// m <= 2^31), and then m is added back.
+func addMod(c, sk, m uint32) uint32 {
+	d := c + sk - m
+	return d + m&uint32(int32(d)>>31)
+}
+
+// firstRanked returns the index in free of the slot that comes first in a
+// node's preference list, the one of smallest rank (slot - offset)/skip
+// mod m = slot*inv - base mod m, where inv is skip's inverse and base is
+// offset*inv mod m. Ties cannot happen: ranks of distinct slots differ. It
+// is a function of its own so that the scan's state stays in registers;
+// buildMaglev's loop has too many live values and kept it on the stack,
+// hence also the noinline.
+//
+//go:noinline
+func firstRanked(free []uint32, inv, base uint64, red modReducer) int {
+	bestAt, bestRank := 0, uint64(math.MaxUint64)
+	for k, slot := range free {
+		// rank - base wraps below zero for half of the slots,
+		// unpredictably: add m back by a mask rather than a branch.
+		rank := red.mod(uint64(slot)*inv) - base
+		if rank += red.m & uint64(int64(rank)>>63); rank < bestRank {
+			bestAt, bestRank = k, rank
+		}
+	}
+	return bestAt
 }
 
 // freeSlots lists the clear bits of filled below m, of which there are

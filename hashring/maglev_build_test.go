@@ -66,3 +66,23 @@ func TestModReducer(t *testing.T) {
 		require.Equal(t, x%m, newModReducer(m).mod(x))
 	})
 }
+
+func TestAddMod(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := rapid.Uint32Range(2, 1<<31).Draw(t, "m")
+		c := rapid.Uint32Range(0, m-1).Draw(t, "c")
+		sk := rapid.Uint32Range(0, m-1).Draw(t, "sk")
+		require.Equal(t, uint32((uint64(c)+uint64(sk))%uint64(m)), addMod(c, sk, m))
+	})
+	require.Equal(t, uint32(1<<31-2), addMod(1<<31-1, 1<<31-1, 1<<31))
+}
+
+func TestInverse(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := rapid.SampledFrom([]uint64{2, 3, 65537, 131101, 262147, 2147483647}).Draw(t, "m")
+		skip := rapid.Uint32Range(1, uint32(m-1)).Draw(t, "skip")
+		inv := inverse(skip, m)
+		require.Less(t, inv, m)
+		require.Equal(t, uint64(1), uint64(skip)*inv%m)
+	})
+}
