@@ -163,3 +163,61 @@ func TestInlineSendNeverFollowsATornFrame(t *testing.T) {
 	waitUntil(t, "the lost frame is counted", func() bool { return a.Status().Peers["b"].Lost == 1 })
 	requireNothing(t, b)
 }
+
+// Several goroutines send, each its own numbered sequence of small and
+// large messages, so that Send's inline writes, partial writes finished by
+// the writer, and queued batches interleave. The receiver must get every
+// message whole, and each sender's messages in the order it sent them.
+func TestInlineSendKeepsEachSendersOrderUnderConcurrency(t *testing.T) {
+	const (
+		senders = 4
+		each    = 100
+	)
+	a := newNode(t, "a", func(c *Config) { c.SendQueueSize = senders * each })
+	b := newNode(t, "b", nil)
+	link(t, a, b)
+	ctx := context.Background()
+	msg := func(g, i int) []byte {
+		m := fmt.Appendf(nil, "%d %d ", g, i)
+		if i%10 == 7 {
+			// Larger than a loopback socket takes at once when the
+			// receiver lags.
+			m = append(m, make([]byte, 300<<10)...)
+			for j := range m[16:] {
+				m[16+j] = byte(g + i + j)
+			}
+		}
+		return m
+	}
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := a.Send(ctx, "b", msg(g, i)); err != nil {
+					t.Errorf("send %d %d: %v", g, i, err)
+					return
+				}
+				if i%16 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	next := make([]int, senders)
+	for range senders * each {
+		p := recv(t, b).Payload
+		var g, i int
+		_, err := fmt.Sscanf(string(p[:min(len(p), 16)]), "%d %d ", &g, &i)
+		require.NoError(t, err, "a message starts with %q", p[:min(len(p), 16)])
+		require.Equal(t, next[g], i, "sender %d's messages out of order", g)
+		require.Equal(t, msg(g, i), p, "message %d of sender %d", i, g)
+		next[g]++
+	}
+	wg.Wait()
+	st := a.Status().Peers["b"]
+	require.Zero(t, st.Lost)
+	require.Zero(t, st.Dropped)
+	t.Logf("inline sends: %d of %d", a.peers["b"].inline.Load(), senders*each)
+}
