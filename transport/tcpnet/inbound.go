@@ -235,6 +235,9 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 			status = statusIdentity
 		}
 	}
+	if status == statusOK {
+		t.register(ic, h.From)
+	}
 	var ack [2]byte
 	if _, werr := conn.Write(appendAck(ack[:0], status)); werr != nil && err == nil && status == statusOK {
 		return nil, nil, werr
@@ -248,12 +251,21 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return nil, nil, err
 	}
-	// A new connection from a node replaces its old one: the sender keeps
-	// one connection per peer, so the old one is dead from its side.
+	return conn, br, nil
+}
+
+// register makes ic the connection from node from, replacing its old one:
+// the sender keeps one connection per peer, so the old one is dead from its
+// side. It runs before the ack is written: the sender opens its next
+// connection only after this one's ack, so registering first keeps the
+// newest connection registered however late this goroutine runs. (Done
+// after the ack, a connection whose goroutine was descheduled there could
+// register after a newer one and close it.)
+func (t *Transport) register(ic *inConn, from transport.NodeID) {
 	t.mu.Lock()
-	old := t.byID[h.From]
-	ic.from = h.From
-	t.byID[h.From] = ic
+	old := t.byID[from]
+	ic.from = from
+	t.byID[from] = ic
 	t.donePendingLocked(ic)
 	t.mu.Unlock()
 	if old != nil {
@@ -264,7 +276,6 @@ func (t *Transport) handshake(ic *inConn) (net.Conn, *bufio.Reader, error) {
 		old.replaced.Store(true)
 		_ = old.conn.Close()
 	}
-	return conn, br, nil
 }
 
 // refusedError explains a refused handshake in the log.

@@ -117,7 +117,7 @@ func (p *peer) trySendNow(payload []byte) bool {
 	defer c.wmu.Unlock()
 	p.mu.Lock()
 	idle := !p.stopped && p.q.n == 0 && p.addr == c.addr && p.cur.Load() == c &&
-		c.w.Buffered() == 0 && len(c.rest) == 0 && !c.isDead()
+		c.w.Buffered() == 0 && len(c.rest) == 0 && !c.failed && !c.isDead()
 	p.mu.Unlock()
 	if !idle {
 		return false
@@ -301,6 +301,7 @@ func (p *peer) run() {
 				// The tail of a frame trySendNow could not write.
 				err := c.writeRest(p.t.cfg.WriteTimeout)
 				if err != nil {
+					c.failed = true
 					c.wmu.Unlock()
 					p.writeFailed(c, err, 1)
 					c = nil
@@ -322,6 +323,7 @@ func (p *peer) run() {
 			}
 			if len(batch) == 0 {
 				err := c.flush(p.t.cfg.WriteTimeout)
+				c.failed = c.failed || err != nil
 				c.wmu.Unlock()
 				if err != nil {
 					p.writeFailed(c, err, 0)
@@ -330,6 +332,7 @@ func (p *peer) run() {
 				break
 			}
 			n, err := c.writeBatch(batch, p.t.cfg.WriteTimeout)
+			c.failed = c.failed || err != nil
 			c.wmu.Unlock()
 			clear(batch) // let the payloads be collected
 			p.sent.Add(uint64(n))
@@ -508,7 +511,14 @@ type outConn struct {
 	// rest is the unwritten tail of a frame trySendNow began: it goes out
 	// before anything else.
 	rest []byte
-	inl  inlineWrite
+	// failed is set when one of the writer's writes failed. Part of a
+	// frame may then be in the socket, and the socket may still take
+	// more (a write can fail with ENOBUFS after a partial write), so
+	// trySendNow must not write into it in the moment before the writer
+	// closes it: the peer would take the new frame's bytes for the rest
+	// of the torn one.
+	failed bool
+	inl    inlineWrite
 }
 
 // writeRest writes the tail trySendNow left, with the writer's timeout.

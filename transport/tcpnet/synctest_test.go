@@ -336,3 +336,71 @@ func TestSyncRefusalLogIsRateLimited(t *testing.T) {
 		require.Equal(t, uint64(12), v.Status().RefusedConns)
 	})
 }
+
+// gatedConn lets its first Write through and then holds the writer until
+// gate is closed, to pause the goroutine that writes on it at that point.
+type gatedConn struct {
+	net.Conn
+	gate chan struct{}
+}
+
+func (c *gatedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	<-c.gate
+	return n, err
+}
+
+func TestSyncDelayedOlderHandshakeDoesNotReplaceNewerConnection(t *testing.T) {
+	// The goroutine serving a node's first connection is paused right after
+	// it writes the handshake ack (as a loaded machine may deschedule it);
+	// the node, having its ack, then opens a second connection. The second
+	// is the newer: it must survive, and the first must be closed, however
+	// late the first's goroutine resumes. The byID entry used to be written
+	// after the ack, so the resumed first connection displaced, and
+	// closed, the second.
+	synctest.Test(t, func(t *testing.T) {
+		n := newPipeNet()
+		v := n.node(t, "v", "v:1", nil)
+		handshake := func(c net.Conn) {
+			_, err := c.Write(appendHello(nil, hello{From: "m", To: "v", Cluster: "sim"}))
+			require.NoError(t, err)
+			st, err := readAck(c)
+			require.NoError(t, err)
+			require.Equal(t, statusOK, st)
+		}
+		n.mu.Lock()
+		l := n.listeners["v:1"]
+		n.mu.Unlock()
+		first, server := net.Pipe()
+		defer first.Close()
+		gate := make(chan struct{})
+		l.conns <- &gatedConn{Conn: server, gate: gate}
+		handshake(first)
+		synctest.Wait() // the first connection's goroutine waits at the gate
+
+		second, err := n.dial(context.Background(), "v:1")
+		require.NoError(t, err)
+		defer second.Close()
+		handshake(second)
+		synctest.Wait()
+		close(gate)
+		synctest.Wait()
+
+		closed := make(chan error, 1)
+		go func() {
+			_, err := first.Read(make([]byte, 1))
+			closed <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-closed:
+			require.Error(t, err)
+		default:
+			t.Fatal("the older connection was not closed")
+		}
+		_, err = second.Write(append(binary.BigEndian.AppendUint32(nil, 1), 'x'))
+		require.NoError(t, err, "the newer connection was closed")
+		require.Equal(t, "x", string((<-v.Recv()).Payload))
+		require.Equal(t, 1, v.Status().InboundConns)
+	})
+}
