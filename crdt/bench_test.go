@@ -54,16 +54,23 @@ func BenchmarkAWSetAddKeepDelta(b *testing.B) {
 
 var keptDelta *crdt.AWSet[string]
 
-// BenchmarkMapGetSetBaseline is the floor for BenchmarkAWSetAdd: one
-// lookup and one store in a 100,000-entry Go map, as Add must do, with no
-// causal bookkeeping and no delta.
-func BenchmarkMapGetSetBaseline(b *testing.B) {
+// baselineMap returns the 100,000-entry Go map the baselines update, and
+// its keys, shaped like BenchmarkAWSetAdd's elements.
+func baselineMap() (map[string]crdt.Dot, []string) {
 	m := make(map[string]crdt.Dot)
 	elems := make([]string, 100_000)
 	for i := range elems {
 		elems[i] = "e" + strconv.Itoa(i)
 		m[elems[i]] = crdt.Dot{ID: "r0", Counter: uint64(i + 1)}
 	}
+	return m, elems
+}
+
+// BenchmarkMapGetSetBaseline is the floor for BenchmarkAWSetAdd: one
+// lookup and one store in a 100,000-entry Go map, as Add must do, with no
+// causal bookkeeping and no delta.
+func BenchmarkMapGetSetBaseline(b *testing.B) {
+	m, elems := baselineMap()
 	b.ReportAllocs()
 	reportCPU(b)
 	i := 0
@@ -83,12 +90,7 @@ func BenchmarkMapGetSetBaseline(b *testing.B) {
 // 2-core machine that allocation (its share of the collector's cycles,
 // and memory not yet in cache) costs about as much as the map operation.
 func BenchmarkMapGetSetKeepBaseline(b *testing.B) {
-	m := make(map[string]crdt.Dot)
-	elems := make([]string, 100_000)
-	for i := range elems {
-		elems[i] = "e" + strconv.Itoa(i)
-		m[elems[i]] = crdt.Dot{ID: "r0", Counter: uint64(i + 1)}
-	}
+	m, elems := baselineMap()
 	b.ReportAllocs()
 	reportCPU(b)
 	i := 0

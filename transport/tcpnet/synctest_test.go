@@ -229,13 +229,7 @@ func TestSyncReplacedConnectionIsClosedEvenWhileDelivering(t *testing.T) {
 		n := newPipeNet()
 		v := n.node(t, "v", "v:1", func(c *Config) { c.RecvQueueSize = 1 })
 		frame := func(p string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...) }
-		handshake := func(c net.Conn) {
-			_, err := c.Write(appendHello(nil, hello{From: "m", To: "v", Cluster: "sim"}))
-			require.NoError(t, err)
-			st, err := readAck(c)
-			require.NoError(t, err)
-			require.Equal(t, statusOK, st)
-		}
+		handshake := func(c net.Conn) { pipeHandshake(t, c) }
 		old, err := n.dial(context.Background(), "v:1")
 		require.NoError(t, err)
 		defer old.Close()
@@ -361,13 +355,7 @@ func TestSyncDelayedOlderHandshakeDoesNotReplaceNewerConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := newPipeNet()
 		v := n.node(t, "v", "v:1", nil)
-		handshake := func(c net.Conn) {
-			_, err := c.Write(appendHello(nil, hello{From: "m", To: "v", Cluster: "sim"}))
-			require.NoError(t, err)
-			st, err := readAck(c)
-			require.NoError(t, err)
-			require.Equal(t, statusOK, st)
-		}
+		handshake := func(c net.Conn) { pipeHandshake(t, c) }
 		n.mu.Lock()
 		l := n.listeners["v:1"]
 		n.mu.Unlock()
@@ -403,4 +391,15 @@ func TestSyncDelayedOlderHandshakeDoesNotReplaceNewerConnection(t *testing.T) {
 		require.Equal(t, "x", string((<-v.Recv()).Payload))
 		require.Equal(t, 1, v.Status().InboundConns)
 	})
+}
+
+// pipeHandshake says hello from "m" to "v" in the "sim" cluster on c and
+// requires the accepting side's OK.
+func pipeHandshake(t *testing.T, c net.Conn) {
+	t.Helper()
+	_, err := c.Write(appendHello(nil, hello{From: "m", To: "v", Cluster: "sim"}))
+	require.NoError(t, err)
+	st, err := readAck(c)
+	require.NoError(t, err)
+	require.Equal(t, statusOK, st)
 }
