@@ -9,11 +9,10 @@ import (
 	"github.com/distkit/distkit/crdt"
 )
 
-// BenchmarkAWSetAdd measures Add into a set of 100,000 elements at a
-// replica that knows 20 replicas. The delta is dropped, so the inlined Add
-// builds it on the stack (BenchmarkAWSetAddKeepDelta keeps it).
-func BenchmarkAWSetAdd(b *testing.B) {
-	var s crdt.AWSet[string]
+// addBenchSet returns the set the Add benchmarks add to, 100,000 elements
+// at a replica that knows 20 replicas, and its elements.
+func addBenchSet() (*crdt.AWSet[string], []string) {
+	s := new(crdt.AWSet[string])
 	for i := range 20 {
 		s.Add(crdt.ReplicaID("r"+strconv.Itoa(i)), "seed")
 	}
@@ -22,6 +21,14 @@ func BenchmarkAWSetAdd(b *testing.B) {
 		elems[i] = "e" + strconv.Itoa(i)
 		s.Add("r0", elems[i])
 	}
+	return s, elems
+}
+
+// BenchmarkAWSetAdd measures Add into a set of 100,000 elements at a
+// replica that knows 20 replicas. The delta is dropped, so the inlined Add
+// builds it on the stack (BenchmarkAWSetAddKeepDelta keeps it).
+func BenchmarkAWSetAdd(b *testing.B) {
+	s, elems := addBenchSet()
 	b.ReportAllocs()
 	reportCPU(b)
 	i := 0
@@ -34,15 +41,7 @@ func BenchmarkAWSetAdd(b *testing.B) {
 // BenchmarkAWSetAddKeepDelta is BenchmarkAWSetAdd for a caller that keeps
 // every delta (to ship it through a DeltaBuffer): Add then allocates it.
 func BenchmarkAWSetAddKeepDelta(b *testing.B) {
-	var s crdt.AWSet[string]
-	for i := range 20 {
-		s.Add(crdt.ReplicaID("r"+strconv.Itoa(i)), "seed")
-	}
-	elems := make([]string, 100_000)
-	for i := range elems {
-		elems[i] = "e" + strconv.Itoa(i)
-		s.Add("r0", elems[i])
-	}
+	s, elems := addBenchSet()
 	b.ReportAllocs()
 	reportCPU(b)
 	i := 0
