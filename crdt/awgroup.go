@@ -6,19 +6,21 @@ import "unsafe"
 // delta into group instead of returning it: afterwards x is what Add
 // leaves and group is what group.Merge(x.Add(id, e)) would leave.
 //
-// A group is a delta interval built in place. A replica that ships its
-// updates in batches (one DeltaBuffer entry or one message per send)
-// ships the join of a batch's deltas anyway; AddTo builds that join as
-// it goes, where Add would allocate a delta per update for the batch to
-// join later. With Reset, a replica that encodes or merges a group before
-// starting the next batch reuses the group's memory, so that AddTo
-// allocates nothing once the group has grown to a batch's size. A group
-// handed to a DeltaBuffer is kept by it and must not be Reset or added to
-// afterwards: start a new one.
+// A group is a delta interval built in place, for a replica that ships
+// its adds in batches and is done with a batch once it has shipped it
+// (encoded it, or merged it elsewhere): it joins every add of a batch
+// into one group, ships the group, and empties it with Reset, which keeps
+// its memory. AddTo then allocates nothing once the group has grown to a
+// batch's size, where keeping each Add's delta costs an allocation per
+// add and the collector's work that comes with it. The group's context
+// keeps the dots its adds superseded in order, so an add that supersedes
+// an old dot moves the group's later dots along: keep batches to hundreds
+// of adds. A group handed to a DeltaBuffer is kept by it and must be
+// neither Reset nor added to afterwards, and building a fresh group per
+// batch costs more than keeping each Add's delta.
 //
-// group is any AWSet, usually one that holds only x's deltas since the
-// last send. AddTo(x, ...) is Add with the delta dropped: x already holds
-// its own deltas.
+// group may be any AWSet; AddTo(x, ...) is Add with the delta dropped,
+// as x holds its own deltas already.
 func (x *AWSet[E]) AddTo(group *AWSet[E], id ReplicaID, e E) {
 	d := x.c.ctx.nextAt(id, &x.own)
 	if group == x {
