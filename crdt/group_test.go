@@ -107,10 +107,11 @@ func (m *groupMachine) ship(t *rapid.T) {
 	require.Zero(t, m.groups[g].Len())
 }
 
+// check compares the groups by encoding, which is canonical: equal
+// states, and only they, give equal bytes.
 func (m *groupMachine) check(t *rapid.T) {
 	for g := range m.groups {
 		require.Equal(t, encoded(t, m.refs[g]), encoded(t, m.groups[g]), "group %d", g)
-		require.Equal(t, sortedElems(m.refs[g].All()), sortedElems(m.groups[g].All()))
 	}
 }
 
