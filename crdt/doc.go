@@ -83,10 +83,10 @@
 // sizes it exactly, and entries move between tables by stored hash. An
 // AWSet's entries hold no pointers besides the element (a packed dot: its
 // counter and the index of its replica in a small per-set table of
-// replica IDs). An Add probes the table once: below about 10,000
-// elements the table stays in the CPU caches, and above it each Add waits
-// for main memory once, as updating a Go map of that size does
-// (BenchmarkMapGetSetBaseline sweeps the same sizes). Its delta is one
+// replica IDs). An Add probes the table once: with 10,000 elements or
+// fewer the table stays in the CPU caches, and at 100,000 (6 MB) each Add
+// waits for main memory once, as updating a Go map of that size does
+// (the Add benchmarks and BenchmarkMapGetSetBaseline sweep these sizes). Its delta is one
 // allocation of 128 bytes, which a caller that drops the delta (one that
 // ships whole states) does not pay, as Add is inlined and the delta then
 // stays in the caller's frame. A caller that keeps every delta pays for
@@ -96,8 +96,8 @@
 // ships its adds in batches and reuses the batch's memory once it is
 // shipped (encoded, or merged elsewhere) can instead join each add's delta
 // into a delta group with AddTo and empty the group with Reset: no
-// allocation at all, for a second update of a small, cached table per
-// add. A group's context keeps the dots its adds superseded in order, so
+// allocation at all, for an update of the group's small, cached table and
+// context per add, which costs less than the allocation. A group's context keeps the dots its adds superseded in order, so
 // an add that supersedes an old dot moves the group's later dots along:
 // keep batches to hundreds of adds. A group handed to a DeltaBuffer cannot
 // be reused, and building a fresh group per batch costs more than keeping
