@@ -14,10 +14,12 @@ import "unsafe"
 // batch's size, where keeping each Add's delta costs an allocation per
 // add and the collector's work that comes with it. The group's context
 // keeps the dots its adds superseded in order, so an add that supersedes
-// an old dot moves the group's later dots along: keep batches to hundreds
-// of adds. A group handed to a DeltaBuffer is kept by it and must be
-// neither Reset nor added to afterwards, and building a fresh group per
-// batch costs more than keeping each Add's delta.
+// an old dot moves the group's later dots along, and while the collector
+// is marking each moved dot costs a write barrier: keep batches to
+// hundreds of adds. A group handed to a DeltaBuffer is kept by it and must
+// be neither Reset nor added to afterwards, and building a fresh group per
+// batch costs more than keeping each Add's delta (its table and context
+// grow from nothing, and the garbage keeps the collector marking).
 //
 // group may be any AWSet; AddTo(x, ...) is Add with the delta dropped,
 // as x holds its own deltas already.

@@ -94,6 +94,26 @@ func BenchmarkAWSetAddToGroup(b *testing.B) {
 	})
 }
 
+// BenchmarkAWSetAddToFreshGroup is BenchmarkAWSetAddToGroup for a caller
+// that cannot reuse a shipped group (a DeltaBuffer keeps it until every
+// peer has acknowledged it) and starts a new one per batch: the group's
+// table and context then grow from nothing in every batch.
+func BenchmarkAWSetAddToFreshGroup(b *testing.B) {
+	sizes(b, func(b *testing.B, n int) {
+		s, elems := addBenchSet(n)
+		group := new(crdt.AWSet[string])
+		b.ReportAllocs()
+		reportCPU(b)
+		i := 0
+		for b.Loop() {
+			s.AddTo(group, "r7", elems[i%len(elems)])
+			if i++; i%addGroupBatch == 0 {
+				keptDelta, group = group, new(crdt.AWSet[string])
+			}
+		}
+	})
+}
+
 // baselineMap returns an n-entry Go map for the baselines to update, and
 // its keys, shaped like BenchmarkAWSetAdd's elements.
 func baselineMap(n int) (map[string]crdt.Dot, []string) {
