@@ -103,15 +103,16 @@
 // write barrier per dot while the collector marks): keep batches to
 // hundreds of adds. A group handed to a DeltaBuffer cannot be reused, and
 // building a fresh group per batch costs more than keeping each Add's
-// delta (BenchmarkAWSetAddToFreshGroup). Merging a state costs time linear in both stores and
-// hashes no element again; states whose contexts share no event merge as
-// a plain union. Merging a mutator's delta into a large set or OR-map
-// costs time in the size of the delta
-// when the dots the delta supersedes are held at the delta's own keys,
-// which is the case for adds and updates delivered once; a remove delta,
-// or a delta whose superseded dots the receiver no longer holds (a
-// duplicate, or an add of an element the receiver removed), costs a scan
-// of the receiver's entries. The package benchmarks (bench_test.go)
+// delta (BenchmarkAWSetAddToFreshGroup).
+//
+// Merging a state costs time linear in both stores and hashes no element
+// again; states whose contexts share no event merge as a plain union.
+// Merging a mutator's delta into a large set or OR-map costs time in the
+// size of the delta when the dots the delta supersedes are held at the
+// delta's own keys, which is the case for adds and updates delivered once;
+// a remove delta, or a delta whose superseded dots the receiver no longer
+// holds (a duplicate, or an add of an element the receiver removed), costs
+// a scan of the receiver's entries. The package benchmarks (bench_test.go)
 // measure each case beside a plain Go map doing the same work.
 //
 // # Guarantees and limits
