@@ -17,9 +17,11 @@ import "unsafe"
 // an old dot moves the group's later dots along, and while the collector
 // is marking each moved dot costs a write barrier: keep batches to
 // hundreds of adds. A group handed to a DeltaBuffer is kept by it and must
-// be neither Reset nor added to afterwards, and building a fresh group per
-// batch costs more than keeping each Add's delta (its table and context
-// grow from nothing, and the garbage keeps the collector marking).
+// be neither Reset nor added to afterwards; DeltaBuffer.Recycle hands it
+// back, reset, once every peer has acknowledged it. Building a fresh group
+// per batch instead costs more than keeping each Add's delta (its table
+// and context grow from nothing, and the garbage keeps the collector
+// marking).
 //
 // group may be any AWSet; AddTo(x, ...) is Add with the delta dropped,
 // as x holds its own deltas already.

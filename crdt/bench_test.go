@@ -114,6 +114,34 @@ func BenchmarkAWSetAddToFreshGroup(b *testing.B) {
 	})
 }
 
+// BenchmarkAWSetAddToRecycledGroup is BenchmarkAWSetAddToFreshGroup
+// with the groups going through a DeltaBuffer, whose peer acknowledges
+// each at once, and the next group taken from Recycle.
+func BenchmarkAWSetAddToRecycledGroup(b *testing.B) {
+	sizes(b, func(b *testing.B, n int) {
+		s, elems := addBenchSet(n)
+		buf, err := crdt.NewDeltaBuffer[*crdt.AWSet[string]](crdt.DeltaBufferConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf.AddPeer("peer")
+		group := new(crdt.AWSet[string])
+		b.ReportAllocs()
+		reportCPU(b)
+		i := 0
+		for b.Loop() {
+			s.AddTo(group, "r7", elems[i%len(elems)])
+			if i++; i%addGroupBatch == 0 {
+				buf.Ack("peer", buf.Add(group))
+				var ok bool
+				if group, ok = buf.Recycle(); !ok {
+					group = new(crdt.AWSet[string])
+				}
+			}
+		}
+	})
+}
+
 // baselineMap returns an n-entry Go map for the baselines to update, and
 // its keys, shaped like BenchmarkAWSetAdd's elements.
 func baselineMap(n int) (map[string]crdt.Dot, []string) {

@@ -101,9 +101,10 @@
 // group's context keeps the dots its adds superseded in order, so an add
 // that supersedes an old dot moves the group's later dots along (with a
 // write barrier per dot while the collector marks): keep batches to
-// hundreds of adds. A group handed to a DeltaBuffer cannot be reused, and
-// building a fresh group per batch costs more than keeping each Add's
-// delta (BenchmarkAWSetAddToFreshGroup).
+// hundreds of adds. A DeltaBuffer hands groups back through Recycle once
+// every peer has acknowledged them (BenchmarkAWSetAddToRecycledGroup);
+// building a fresh group per batch instead costs more than keeping each
+// Add's delta (BenchmarkAWSetAddToFreshGroup).
 //
 // Merging a state costs time linear in both stores and hashes no element
 // again; states whose contexts share no event merge as a plain union.
