@@ -55,13 +55,7 @@ type awAddDelta[E comparable] struct {
 // context insertions; when those are at most two its array is buf.
 func (x *AWSet[E]) add(id ReplicaID, e E, buf *[2]Dot) causal[awStore[E]] {
 	d := x.c.ctx.nextAt(id, &x.own)
-	return addDelta(e, d, x.c.store.swap(e, d), buf)
-}
-
-// addDelta returns the delta of an Add that gave e the dot d, superseding
-// the dots old: e with d, and a context of d and old, in buf when it
-// holds them.
-func addDelta[E comparable](e E, d Dot, old dotSet, buf *[2]Dot) causal[awStore[E]] {
+	old := x.c.store.swap(e, d)
 	delta := causal[awStore[E]]{store: awStore[E]{k: e, s: singleDot(d)}}
 	if old.more == nil {
 		delta.ctx = pairContext(buf, old.one, d)

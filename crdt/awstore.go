@@ -41,12 +41,6 @@ type awBig[E comparable] struct {
 	// last is the index intern found last: a replica adding many
 	// elements finds itself in one comparison.
 	last uint32
-	// ctxArr is the array ctxAdd last gave the set's context, with room
-	// for ctxCap dots: while the context still uses it (its first dot is
-	// at ctxArr), dots are inserted in place. Only the set's own context
-	// ever points into it.
-	ctxArr *Dot
-	ctxCap int
 }
 
 // packedDot is one dot of an element: the counter and the index of the
@@ -111,11 +105,8 @@ func (b *awBig[E]) put(k E, s dotSet) {
 
 // swap stores the single dot d at k and returns k's old dot set: Add's
 // one probe of the table.
-func (b *awBig[E]) swap(k E, d Dot) dotSet { return b.swapHashed(k, hashKey(k), d) }
-
-// swapHashed is swap for a key whose hash h is known.
-func (b *awBig[E]) swapHashed(k E, h uint32, d Dot) dotSet {
-	rid, cnt, had := b.t.putHashed(k, h, b.intern(d.ID), d.Counter)
+func (b *awBig[E]) swap(k E, d Dot) dotSet {
+	rid, cnt, had := b.t.put(k, b.intern(d.ID), d.Counter)
 	switch {
 	case !had:
 		return dotSet{}

@@ -15,12 +15,6 @@ import (
 // waits for main memory, as BenchmarkMapGetSetBaseline does.
 var addSizes = []int{1_000, 10_000, 100_000}
 
-// addGroupBatch is how many adds BenchmarkAWSetAddToGroup joins into a
-// group before shipping it: a replica sending every few milliseconds
-// while taking tens of thousands of adds a second ships groups of this
-// order.
-const addGroupBatch = 256
-
 func sizes(b *testing.B, f func(b *testing.B, n int)) {
 	for _, n := range addSizes {
 		b.Run("elements="+strconv.Itoa(n), func(b *testing.B) { f(b, n) })
@@ -74,73 +68,6 @@ func BenchmarkAWSetAddKeepDelta(b *testing.B) {
 }
 
 var keptDelta *crdt.AWSet[string]
-
-// BenchmarkAWSetAddToGroup is BenchmarkAWSetAdd for a caller that ships
-// its deltas in batches: AddTo joins each add's delta into a group, which
-// is shipped (here: dropped) and Reset every addGroupBatch adds.
-func BenchmarkAWSetAddToGroup(b *testing.B) {
-	sizes(b, func(b *testing.B, n int) {
-		s, elems := addBenchSet(n)
-		group := new(crdt.AWSet[string])
-		b.ReportAllocs()
-		reportCPU(b)
-		i := 0
-		for b.Loop() {
-			s.AddTo(group, "r7", elems[i%len(elems)])
-			if i++; i%addGroupBatch == 0 {
-				group.Reset()
-			}
-		}
-	})
-}
-
-// BenchmarkAWSetAddToFreshGroup is BenchmarkAWSetAddToGroup for a caller
-// that cannot reuse a shipped group (a DeltaBuffer keeps it until every
-// peer has acknowledged it) and starts a new one per batch: the group's
-// table and context then grow from nothing in every batch.
-func BenchmarkAWSetAddToFreshGroup(b *testing.B) {
-	sizes(b, func(b *testing.B, n int) {
-		s, elems := addBenchSet(n)
-		group := new(crdt.AWSet[string])
-		b.ReportAllocs()
-		reportCPU(b)
-		i := 0
-		for b.Loop() {
-			s.AddTo(group, "r7", elems[i%len(elems)])
-			if i++; i%addGroupBatch == 0 {
-				keptDelta, group = group, new(crdt.AWSet[string])
-			}
-		}
-	})
-}
-
-// BenchmarkAWSetAddToRecycledGroup is BenchmarkAWSetAddToFreshGroup
-// with the groups going through a DeltaBuffer, whose peer acknowledges
-// each at once, and the next group taken from Recycle.
-func BenchmarkAWSetAddToRecycledGroup(b *testing.B) {
-	sizes(b, func(b *testing.B, n int) {
-		s, elems := addBenchSet(n)
-		buf, err := crdt.NewDeltaBuffer[*crdt.AWSet[string]](crdt.DeltaBufferConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		buf.AddPeer("peer")
-		group := new(crdt.AWSet[string])
-		b.ReportAllocs()
-		reportCPU(b)
-		i := 0
-		for b.Loop() {
-			s.AddTo(group, "r7", elems[i%len(elems)])
-			if i++; i%addGroupBatch == 0 {
-				buf.Ack("peer", buf.Add(group))
-				var ok bool
-				if group, ok = buf.Recycle(); !ok {
-					group = new(crdt.AWSet[string])
-				}
-			}
-		}
-	})
-}
 
 // baselineMap returns an n-entry Go map for the baselines to update, and
 // its keys, shaped like BenchmarkAWSetAdd's elements.

@@ -3,7 +3,6 @@ package crdt
 import (
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 )
 
@@ -64,11 +63,6 @@ func (c DeltaBufferConfig) Validate() error {
 // merging them changed the state; forwarding a delta that was no news
 // would echo it between replicas forever.
 //
-// A replica that batches its updates into delta groups (AWSet.AddTo) adds
-// one group per send and takes the memory for the next group from
-// Recycle, so that batching allocates nothing once groups come back
-// acknowledged.
-//
 // A DeltaBuffer is not safe for concurrent use; guard it with the lock that
 // guards the CRDT it replicates.
 type DeltaBuffer[T Mergeable[T]] struct {
@@ -76,17 +70,7 @@ type DeltaBuffer[T Mergeable[T]] struct {
 	first  uint64 // sequence number of deltas[0]
 	deltas []T
 	acked  map[ReplicaID]uint64
-	// free holds up to maxFree dropped deltas for Recycle, when T is a
-	// pointer type with a Reset method (recycles).
-	free     []T
-	recycles bool
 }
-
-// maxFree bounds the dropped deltas a buffer keeps for Recycle: enough
-// for the groups in flight between a send and its acknowledgement.
-const maxFree = 4
-
-type resetter interface{ Reset() }
 
 // NewDeltaBuffer returns an empty buffer.
 func NewDeltaBuffer[T Mergeable[T]](cfg DeltaBufferConfig) (*DeltaBuffer[T], error) {
@@ -96,32 +80,7 @@ func NewDeltaBuffer[T Mergeable[T]](cfg DeltaBufferConfig) (*DeltaBuffer[T], err
 	if cfg.MaxDeltas == 0 {
 		cfg.MaxDeltas = 1024
 	}
-	t := reflect.TypeFor[T]()
-	return &DeltaBuffer[T]{
-		max: cfg.MaxDeltas, first: cfg.Start + 1, acked: map[ReplicaID]uint64{},
-		recycles: t.Kind() == reflect.Pointer && t.Implements(reflect.TypeFor[resetter]()),
-	}, nil
-}
-
-// Recycle returns a delta the buffer has dropped (every tracked peer
-// acknowledged it, or it fell out of MaxDeltas), emptied by its Reset
-// method, for the caller to build its next delta group in (see
-// AWSet.AddTo): a replica that batches its updates that way allocates
-// nothing per batch once the groups in flight come back. ok is false when
-// the buffer holds none, or T is not a pointer type with a Reset method.
-// A caller that uses Recycle must not use a delta after adding it to the
-// buffer, not even to read it: its memory may come back through Recycle.
-func (b *DeltaBuffer[T]) Recycle() (delta T, ok bool) {
-	n := len(b.free)
-	if n == 0 {
-		return delta, false
-	}
-	delta = b.free[n-1]
-	var zero T
-	b.free[n-1] = zero
-	b.free = b.free[:n-1]
-	any(delta).(resetter).Reset()
-	return delta, true
+	return &DeltaBuffer[T]{max: cfg.MaxDeltas, first: cfg.Start + 1, acked: map[ReplicaID]uint64{}}, nil
 }
 
 // Latest returns the sequence number of the newest delta (Start if none).
@@ -212,28 +171,10 @@ func (b *DeltaBuffer[T]) gc() {
 }
 
 func (b *DeltaBuffer[T]) drop(n int) {
-	if b.recycles {
-		for i, d := range b.deltas[:n] {
-			if len(b.free) < maxFree && !b.holds(d, b.deltas[i+1:]) && !b.holds(d, b.free) {
-				b.free = append(b.free, d)
-			}
-		}
-	}
 	clear(b.deltas[:n])
 	b.deltas = b.deltas[n:]
 	b.first += uint64(n)
 	if len(b.deltas) == 0 {
 		b.deltas = nil
 	}
-}
-
-// holds reports whether d, a pointer, is in ds: a delta added twice is
-// recycled only once it has left the buffer for good.
-func (b *DeltaBuffer[T]) holds(d T, ds []T) bool {
-	for _, x := range ds {
-		if any(x) == any(d) {
-			return true
-		}
-	}
-	return false
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/distkit/distkit/crdt"
 	"github.com/stretchr/testify/require"
-	"pgregory.net/rapid"
 )
 
 func TestDeltaBuffer(t *testing.T) {
@@ -71,88 +70,4 @@ func TestAddDeltaIsSmall(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, len(b), 64)
 	t.Logf("delta of one add to a 100,000-element set: %d bytes", len(b))
-}
-
-func TestDeltaBufferRecycle(t *testing.T) {
-	counters, err := crdt.NewDeltaBuffer[*crdt.GCounter](crdt.DeltaBufferConfig{})
-	require.NoError(t, err)
-	var c crdt.GCounter
-	counters.Add(c.Inc("a", 1))
-	counters.Ack("p", counters.Latest())
-	counters.RemovePeer("q")
-	_, ok := counters.Recycle()
-	require.False(t, ok, "a GCounter has no Reset")
-
-	var a crdt.AWSet[string]
-	buf, err := crdt.NewDeltaBuffer[*crdt.AWSet[string]](crdt.DeltaBufferConfig{})
-	require.NoError(t, err)
-	_, ok = buf.Recycle()
-	require.False(t, ok, "nothing dropped yet")
-	g1, g2 := new(crdt.AWSet[string]), new(crdt.AWSet[string])
-	a.AddTo(g1, "a", "x")
-	buf.Add(g1)
-	a.AddTo(g2, "a", "y")
-	buf.Add(g2)
-	buf.Add(g2) // the same group twice: recycled only once it has left the buffer
-	buf.AddPeer("p")
-	buf.Ack("p", buf.Latest()-1)
-	got, ok := buf.Recycle()
-	require.True(t, ok)
-	require.Same(t, g1, got)
-	require.Zero(t, got.Len(), "recycled groups come back empty")
-	_, ok = buf.Recycle()
-	require.False(t, ok, "g2 is still in the buffer")
-	buf.Ack("p", buf.Latest())
-	got, ok = buf.Recycle()
-	require.True(t, ok)
-	require.Same(t, g2, got)
-	_, ok = buf.Recycle()
-	require.False(t, ok, "g2 is recycled once")
-}
-
-// TestLawRecycledGroupsConverge replicates one replica's batched adds and
-// removes through a delta buffer whose groups are recycled, over a link
-// that loses messages and acknowledgements, and checks that the peer
-// converges after a final exchange: a recycled group still in use would
-// corrupt a buffered delta.
-func TestLawRecycledGroupsConverge(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		var a, b crdt.AWSet[string]
-		buf, err := crdt.NewDeltaBuffer[*crdt.AWSet[string]](crdt.DeltaBufferConfig{
-			MaxDeltas: rapid.IntRange(1, 8).Draw(t, "maxDeltas"),
-		})
-		require.NoError(t, err)
-		group := new(crdt.AWSet[string])
-		send := func(deliver, ack bool) {
-			msg, seq, _, ok := buf.Prepare("b", &a)
-			if ok && deliver {
-				b.Merge(msg)
-				if ack {
-					buf.Ack("b", seq)
-				}
-			}
-		}
-		for range rapid.IntRange(0, 60).Draw(t, "steps") {
-			e := elems.Draw(t, "elem")
-			switch rapid.IntRange(0, 3).Draw(t, "op") {
-			case 0, 1:
-				a.AddTo(group, "a", e)
-			case 2:
-				group.Merge(a.Remove(e))
-			default:
-				buf.Add(group)
-				if g, ok := buf.Recycle(); ok {
-					group = g
-				} else {
-					group = new(crdt.AWSet[string])
-				}
-				send(rapid.Bool().Draw(t, "deliver"), rapid.Bool().Draw(t, "ack"))
-			}
-		}
-		buf.Add(group)
-		for range 2 {
-			send(true, true)
-		}
-		require.Equal(t, encoded(t, &a), encoded(t, &b))
-	})
 }

@@ -87,24 +87,14 @@
 // fewer the table stays in the CPU caches, and at 100,000 (6 MB) each Add
 // waits for main memory once, as updating a Go map of that size does
 // (the Add benchmarks and BenchmarkMapGetSetBaseline sweep these sizes).
-// Its delta is one allocation of 128 bytes, which a caller that drops the
-// delta (one that ships whole states) does not pay, as Add is inlined and
-// the delta then stays in the caller's frame. A caller that keeps every
-// delta pays for the allocation and the collector's work it brings, at
-// any set size: on a 2-core machine more than the Add itself, as for any
-// 128-byte allocation a loop keeps (BenchmarkMapGetSetKeepBaseline). A
-// caller that ships its adds in batches and reuses the batch's memory
-// once it is shipped (encoded, or merged elsewhere) can instead join each
-// add's delta into a delta group with AddTo and empty the group with
-// Reset: no allocation at all, for an update of the group's small, cached
-// table and context per add, which costs less than the allocation. A
-// group's context keeps the dots its adds superseded in order, so an add
-// that supersedes an old dot moves the group's later dots along (with a
-// write barrier per dot while the collector marks): keep batches to
-// hundreds of adds. A DeltaBuffer hands groups back through Recycle once
-// every peer has acknowledged them (BenchmarkAWSetAddToRecycledGroup);
-// building a fresh group per batch instead costs more than keeping each
-// Add's delta (BenchmarkAWSetAddToFreshGroup).
+// Its delta is one allocation of 128 bytes (the delta's AWSet, 80 bytes,
+// and room for its context: the new dot and the one it superseded),
+// which a caller that drops the delta (one that ships whole states) does
+// not pay, as Add is inlined and the delta then stays in the caller's
+// frame. A caller that keeps every delta pays for the allocation and the
+// collector's work it brings, at any set size: on a 2-core machine more
+// than the Add itself, as for any 128-byte allocation a loop keeps
+// (BenchmarkMapGetSetKeepBaseline, which sweeps the same sizes).
 //
 // Merging a state costs time linear in both stores and hashes no element
 // again; states whose contexts share no event merge as a plain union.

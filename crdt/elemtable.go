@@ -227,12 +227,6 @@ func (t *table[K, V]) del(k K) {
 	}
 }
 
-// clear deletes every entry, keeping the slots.
-func (t *table[K, V]) clear() {
-	clear(t.slots)
-	t.n, t.used = 0, 0
-}
-
 // all yields the live slots in slot order. The table must not change
 // during the iteration, except by put or del of the key being visited.
 func (t *table[K, V]) all(yield func(*tslot[K, V]) bool) {

@@ -91,22 +91,3 @@ func ExampleDeltaBuffer() {
 	// first message full state: true
 	// then a delta: true [x y]
 }
-
-// A replica that ships its adds in batches joins them into a delta group
-// as it goes, and reuses the group once it has shipped it.
-func ExampleAWSet_AddTo() {
-	var a, b crdt.AWSet[string]
-	group := new(crdt.AWSet[string])
-	for _, e := range []string{"x", "y", "z"} {
-		a.AddTo(group, "a", e) // no delta allocated per add
-	}
-	msg, _ := group.MarshalBinary() // ship the batch
-	group.Reset()                   // and reuse the group's memory
-
-	var batch crdt.AWSet[string]
-	_ = batch.UnmarshalBinary(msg)
-	b.Merge(&batch)
-	fmt.Println(slices.Sorted(b.All()), group.Len())
-	// Output:
-	// [x y z] 0
-}
