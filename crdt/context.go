@@ -23,7 +23,7 @@ type (
 // they share the map's context and keep none of their own, and a decoded
 // map holds one value per key (an EWFlag is 48 bytes, in a 48-byte block;
 // with the slices it was 88, in a 96-byte block). It also keeps an Add
-// delta's one allocation at 128 bytes, its context's dots inside it.
+// delta's one allocation at 112 bytes, its context's dots inside it.
 //
 // Copying a context value shares its array, as copying a slice does, so
 // the package only moves contexts (the source is reset or dropped) or

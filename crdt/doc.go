@@ -87,13 +87,13 @@
 // fewer the table stays in the CPU caches, and at 100,000 (6 MB) each Add
 // waits for main memory once, as updating a Go map of that size does
 // (the Add benchmarks and BenchmarkMapGetSetBaseline sweep these sizes).
-// Its delta is one allocation of 128 bytes (the delta's AWSet, 80 bytes,
+// Its delta is one allocation of 112 bytes (the delta's AWSet, 64 bytes,
 // and room for its context: the new dot and the one it superseded),
 // which a caller that drops the delta (one that ships whole states) does
 // not pay, as Add is inlined and the delta then stays in the caller's
 // frame. A caller that keeps every delta pays for the allocation and the
 // collector's work it brings, at any set size: on a 2-core machine as
-// much as the Add itself or more, as for any 128-byte allocation a loop
+// much as the Add itself or more, as for any 112-byte allocation a loop
 // keeps (BenchmarkMapGetSetKeepBaseline, which sweeps the same sizes).
 //
 // Merging a state costs time linear in both stores and hashes no element
