@@ -52,13 +52,16 @@ type awAddDelta[E comparable] struct {
 // dot plus the dots it supersedes, built directly rather than by general
 // context insertions; when those are at most two its array is buf.
 func (x *AWSet[E]) add(id ReplicaID, e E, buf *[2]Dot) causal[awStore[E]] {
-	var hint uint32 // a set without a table keeps no hint
-	own := &hint
+	var d Dot
+	var old dotSet
 	if b := x.c.store.big; b != nil {
-		own = &b.own
+		d = x.c.ctx.nextAt(id, &b.own)
+		old = b.swap(e, d)
+	} else {
+		hint := x.c.ctx.nv // a set without a table keeps no hint
+		d = x.c.ctx.nextAt(id, &hint)
+		old = x.c.store.swap(e, d)
 	}
-	d := x.c.ctx.nextAt(id, own)
-	old := x.c.store.swap(e, d)
 	delta := causal[awStore[E]]{store: awStore[E]{k: e, one: d}}
 	if old.more == nil {
 		delta.ctx = pairContext(buf, old.one, d)

@@ -115,7 +115,7 @@ func (b *awBig[E]) put(k E, s dotSet) {
 // swap stores the single dot d at k and returns k's old dot set: Add's
 // one probe of the table.
 func (b *awBig[E]) swap(k E, d Dot) dotSet {
-	rid, cnt, had := b.t.put(k, b.intern(d.ID), d.Counter)
+	rid, cnt, had := b.t.putHashed(k, hashKey(k), b.intern(d.ID), d.Counter)
 	switch {
 	case !had:
 		return dotSet{}
