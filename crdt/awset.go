@@ -25,9 +25,6 @@ import (
 // concurrent use.
 type AWSet[E comparable] struct {
 	c causal[awStore[E]]
-	// own is where Add last found its replica in the context's vector,
-	// a hint that makes minting a dot O(1); checked before use.
-	own uint32
 }
 
 // Add adds e as an event of replica id and returns the delta to send to
@@ -44,7 +41,8 @@ func (x *AWSet[E]) Add(id ReplicaID, e E) *AWSet[E] {
 }
 
 // awAddDelta holds an Add's delta and room for its context (the new dot
-// and the old dot it replaces), so that a kept delta is one allocation.
+// and the old dot it replaces), so that a kept delta is one allocation:
+// of 112 bytes for a string element.
 type awAddDelta[E comparable] struct {
 	set  AWSet[E]
 	dots [2]Dot
@@ -54,9 +52,17 @@ type awAddDelta[E comparable] struct {
 // dot plus the dots it supersedes, built directly rather than by general
 // context insertions; when those are at most two its array is buf.
 func (x *AWSet[E]) add(id ReplicaID, e E, buf *[2]Dot) causal[awStore[E]] {
-	d := x.c.ctx.nextAt(id, &x.own)
-	old := x.c.store.swap(e, d)
-	delta := causal[awStore[E]]{store: awStore[E]{k: e, s: singleDot(d)}}
+	var d Dot
+	var old dotSet
+	if b := x.c.store.big; b != nil {
+		d = x.c.ctx.nextAt(id, &b.own)
+		old = b.swap(e, d)
+	} else {
+		hint := x.c.ctx.nv // a set without a table keeps no hint
+		d = x.c.ctx.nextAt(id, &hint)
+		old = x.c.store.swap(e, d)
+	}
+	delta := causal[awStore[E]]{store: awStore[E]{k: e, one: d}}
 	if old.more == nil {
 		delta.ctx = pairContext(buf, old.one, d)
 	} else {

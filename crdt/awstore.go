@@ -22,12 +22,15 @@ import (
 // elements. The rare element with several dots (concurrent adds) spills
 // into a side map.
 //
-// Like dotMap, a store with one element (a delta, usually) keeps it inline
-// and allocates no table.
+// Like dotMap, a store with one element of one dot (a delta, usually)
+// keeps it inline and allocates no table. The inline entry is a lone dot
+// rather than a dot set, which keeps an AWSet at 64 bytes (for a string
+// element) and an Add's delta, with its context's two dots, at 112; an
+// element with several dots takes a table even when it is alone.
 type awStore[E comparable] struct {
 	big *awBig[E] // nil while the store holds at most one element
-	k   E         // the inline element, when s is not bottom
-	s   dotSet
+	k   E         // the inline element, when one is not zero
+	one Dot
 }
 
 type awBig[E comparable] struct {
@@ -41,6 +44,12 @@ type awBig[E comparable] struct {
 	// last is the index intern found last: a replica adding many
 	// elements finds itself in one comparison.
 	last uint32
+	// own is where Add last found its replica in the set's context
+	// vector, a hint that makes minting a dot O(1); checked before use.
+	// It lives here rather than in AWSet, which it would grow by 8
+	// bytes, deltas included; a set small enough to have no table does
+	// without it.
+	own uint32
 }
 
 // packedDot is one dot of an element: the counter and the index of the
@@ -106,7 +115,7 @@ func (b *awBig[E]) put(k E, s dotSet) {
 // swap stores the single dot d at k and returns k's old dot set: Add's
 // one probe of the table.
 func (b *awBig[E]) swap(k E, d Dot) dotSet {
-	rid, cnt, had := b.t.put(k, b.intern(d.ID), d.Counter)
+	rid, cnt, had := b.t.putHashed(k, hashKey(k), b.intern(d.ID), d.Counter)
 	switch {
 	case !had:
 		return dotSet{}
@@ -129,7 +138,7 @@ func (m awStore[E]) len() int {
 	if m.big != nil {
 		return m.big.t.len()
 	}
-	if m.s.bottom() {
+	if m.one.Counter == 0 {
 		return 0
 	}
 	return 1
@@ -150,8 +159,8 @@ func (m awStore[E]) get(k E) (dotSet, bool) {
 		}
 		return m.big.entry(k, packedDot{cnt: sl.val, rid: sl.aux}), true
 	}
-	if !m.s.bottom() && m.k == k {
-		return m.s, true
+	if m.one.Counter != 0 && m.k == k {
+		return dotSet{one: m.one}, true
 	}
 	return dotSet{}, false
 }
@@ -173,8 +182,8 @@ func (m *awStore[E]) set(k E, s dotSet) {
 		m.del(k)
 	case m.big != nil:
 		m.big.put(k, s)
-	case m.s.bottom() || m.k == k:
-		m.k, m.s = k, s
+	case s.more == nil && (m.one.Counter == 0 || m.k == k):
+		m.k, m.one = k, s.one
 	default:
 		m.grow(1)
 		m.big.put(k, s)
@@ -187,11 +196,11 @@ func (m *awStore[E]) grow(n int) {
 		return
 	}
 	b := &awBig[E]{t: newTable[E, uint64](n + 1)}
-	if !m.s.bottom() {
-		b.put(m.k, m.s)
+	if m.one.Counter != 0 {
+		b.put(m.k, dotSet{one: m.one})
 	}
 	var zk E
-	m.big, m.k, m.s = b, zk, dotSet{}
+	m.big, m.k, m.one = b, zk, Dot{}
 }
 
 func (m *awStore[E]) del(k E) {
@@ -199,9 +208,9 @@ func (m *awStore[E]) del(k E) {
 		m.big.remove(k)
 		return
 	}
-	if !m.s.bottom() && m.k == k {
+	if m.one.Counter != 0 && m.k == k {
 		var zk E
-		m.k, m.s = zk, dotSet{}
+		m.k, m.one = zk, Dot{}
 	}
 }
 
@@ -209,8 +218,8 @@ func (m *awStore[E]) del(k E) {
 // except through set or del of the key being visited.
 func (m awStore[E]) all(yield func(E, dotSet) bool) {
 	if m.big == nil {
-		if !m.s.bottom() {
-			yield(m.k, m.s)
+		if m.one.Counter != 0 {
+			yield(m.k, dotSet{one: m.one})
 		}
 		return
 	}
@@ -223,7 +232,7 @@ func (m awStore[E]) all(yield func(E, dotSet) bool) {
 
 func (m awStore[E]) keys(yield func(E) bool) {
 	if m.big == nil {
-		if !m.s.bottom() {
+		if m.one.Counter != 0 {
 			yield(m.k)
 		}
 		return
@@ -307,9 +316,9 @@ func (m awStore[E]) join(o awStore[E], c, oc *context) awStore[E] {
 		if !m.coverStaysInKeysOf(o, c, oc) {
 			m.dropCovered(o, oc)
 		}
-		if !o.s.bottom() {
+		if o.one.Counter != 0 {
 			s, _ := m.get(o.k)
-			m.set(o.k, s.join(o.s, c, oc))
+			m.set(o.k, s.join(dotSet{one: o.one}, c, oc))
 		}
 		return m
 	}

@@ -9,14 +9,26 @@ import (
 	"github.com/distkit/distkit/crdt"
 )
 
-// addBenchSet returns the set the Add benchmarks add to, 100,000 elements
-// at a replica that knows 20 replicas, and its elements.
-func addBenchSet() (*crdt.AWSet[string], []string) {
+// addSizes are the set sizes the Add benchmarks sweep: a table in the
+// L2 cache (1,000 elements, 46 KB), one that fills much of it (10,000,
+// 370 KB), and one that does not fit (100,000, 6 MB), where every Add
+// waits for main memory, as BenchmarkMapGetSetBaseline does.
+var addSizes = []int{1_000, 10_000, 100_000}
+
+func sizes(b *testing.B, f func(b *testing.B, n int)) {
+	for _, n := range addSizes {
+		b.Run("elements="+strconv.Itoa(n), func(b *testing.B) { f(b, n) })
+	}
+}
+
+// addBenchSet returns the set the Add benchmarks add to, n elements at a
+// replica that knows 20 replicas, and its elements.
+func addBenchSet(n int) (*crdt.AWSet[string], []string) {
 	s := new(crdt.AWSet[string])
 	for i := range 20 {
 		s.Add(crdt.ReplicaID("r"+strconv.Itoa(i)), "seed")
 	}
-	elems := make([]string, 100_000)
+	elems := make([]string, n)
 	for i := range elems {
 		elems[i] = "e" + strconv.Itoa(i)
 		s.Add("r0", elems[i])
@@ -24,40 +36,44 @@ func addBenchSet() (*crdt.AWSet[string], []string) {
 	return s, elems
 }
 
-// BenchmarkAWSetAdd measures Add into a set of 100,000 elements at a
-// replica that knows 20 replicas. The delta is dropped, so the inlined Add
-// builds it on the stack (BenchmarkAWSetAddKeepDelta keeps it).
+// BenchmarkAWSetAdd measures Add re-adding the elements of a set at a
+// replica that knows 20 replicas. The delta is dropped, so the inlined
+// Add builds it on the stack (BenchmarkAWSetAddKeepDelta keeps it).
 func BenchmarkAWSetAdd(b *testing.B) {
-	s, elems := addBenchSet()
-	b.ReportAllocs()
-	reportCPU(b)
-	i := 0
-	for b.Loop() {
-		s.Add("r7", elems[i%len(elems)])
-		i++
-	}
+	sizes(b, func(b *testing.B, n int) {
+		s, elems := addBenchSet(n)
+		b.ReportAllocs()
+		reportCPU(b)
+		i := 0
+		for b.Loop() {
+			s.Add("r7", elems[i%len(elems)])
+			i++
+		}
+	})
 }
 
 // BenchmarkAWSetAddKeepDelta is BenchmarkAWSetAdd for a caller that keeps
 // every delta (to ship it through a DeltaBuffer): Add then allocates it.
 func BenchmarkAWSetAddKeepDelta(b *testing.B) {
-	s, elems := addBenchSet()
-	b.ReportAllocs()
-	reportCPU(b)
-	i := 0
-	for b.Loop() {
-		keptDelta = s.Add("r7", elems[i%len(elems)])
-		i++
-	}
+	sizes(b, func(b *testing.B, n int) {
+		s, elems := addBenchSet(n)
+		b.ReportAllocs()
+		reportCPU(b)
+		i := 0
+		for b.Loop() {
+			keptDelta = s.Add("r7", elems[i%len(elems)])
+			i++
+		}
+	})
 }
 
 var keptDelta *crdt.AWSet[string]
 
-// baselineMap returns the 100,000-entry Go map the baselines update, and
+// baselineMap returns an n-entry Go map for the baselines to update, and
 // its keys, shaped like BenchmarkAWSetAdd's elements.
-func baselineMap() (map[string]crdt.Dot, []string) {
+func baselineMap(n int) (map[string]crdt.Dot, []string) {
 	m := make(map[string]crdt.Dot)
-	elems := make([]string, 100_000)
+	elems := make([]string, n)
 	for i := range elems {
 		elems[i] = "e" + strconv.Itoa(i)
 		m[elems[i]] = crdt.Dot{ID: "r0", Counter: uint64(i + 1)}
@@ -66,51 +82,55 @@ func baselineMap() (map[string]crdt.Dot, []string) {
 }
 
 // BenchmarkMapGetSetBaseline is the floor for BenchmarkAWSetAdd: one
-// lookup and one store in a 100,000-entry Go map, as Add must do, with no
-// causal bookkeeping and no delta.
+// lookup and one store in a Go map of as many entries, as Add must do,
+// with no causal bookkeeping and no delta.
 func BenchmarkMapGetSetBaseline(b *testing.B) {
-	m, elems := baselineMap()
-	b.ReportAllocs()
-	reportCPU(b)
-	i := 0
-	for b.Loop() {
-		e := elems[i%len(elems)]
-		d := m[e]
-		d.Counter++
-		m[e] = d
-		i++
-	}
+	sizes(b, func(b *testing.B, n int) {
+		m, elems := baselineMap(n)
+		b.ReportAllocs()
+		reportCPU(b)
+		i := 0
+		for b.Loop() {
+			e := elems[i%len(elems)]
+			d := m[e]
+			d.Counter++
+			m[e] = d
+			i++
+		}
+	})
 }
 
 // BenchmarkMapGetSetKeepBaseline is the floor for
 // BenchmarkAWSetAddKeepDelta: BenchmarkMapGetSetBaseline plus what keeping
-// a delta costs whatever its content, one fresh 128-byte block holding
+// a delta costs whatever its content, one fresh 112-byte block holding
 // pointers per operation, kept until the next one replaces it. On a
 // 2-core machine that allocation (its share of the collector's cycles,
 // and memory not yet in cache) costs about as much as the map operation.
 func BenchmarkMapGetSetKeepBaseline(b *testing.B) {
-	m, elems := baselineMap()
-	b.ReportAllocs()
-	reportCPU(b)
-	i := 0
-	for b.Loop() {
-		e := elems[i%len(elems)]
-		d := m[e]
-		d.Counter++
-		m[e] = d
-		keptBlock = &block128{e: e, dots: [2]crdt.Dot{d, d}}
-		i++
-	}
+	sizes(b, func(b *testing.B, n int) {
+		m, elems := baselineMap(n)
+		b.ReportAllocs()
+		reportCPU(b)
+		i := 0
+		for b.Loop() {
+			e := elems[i%len(elems)]
+			d := m[e]
+			d.Counter++
+			m[e] = d
+			keptBlock = &deltaSized{e: e, dots: [2]crdt.Dot{d, d}}
+			i++
+		}
+	})
 }
 
-// block128 is a 128-byte block with pointers, an Add delta's size.
-type block128 struct {
+// deltaSized is a 112-byte block with pointers, an Add delta's size.
+type deltaSized struct {
 	e    string
 	dots [2]crdt.Dot
-	_    [8]uint64
+	_    [6]uint64
 }
 
-var keptBlock *block128
+var keptBlock *deltaSized
 
 // disjointSets returns two sets of n elements each, written by disjoint
 // halves of 20 replicas.
