@@ -2,6 +2,7 @@ package hashring
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -73,44 +74,49 @@ func speedupRound(ops int, lookup func(i int)) (wall, cpu, cores float64, ok boo
 	return wall, 2 * float64(serialCPU) / float64(busier), cores, true
 }
 
-// BenchmarkParallelSpeedup measures how lookup throughput scales from one
-// goroutine to two (the target machine's 2 cores) for each lookup
-// structure, serial and parallel interleaved in one process so that load
-// from other processes hits both sides alike. Each b.Loop iteration is one
-// serial-then-parallel round of c.ops lookups per goroutine; the metrics
-// are medians over rounds (ns/op is the time of a round and means nothing
-// on its own). Read wall-speedup only when cores-granted is close to 2, and
-// against the control-registers-only row of the same run, which no code can
-// beat; see speedupRound. On a shared machine few rounds get both cores, so
-// overlapped-wall-speedup is the median over only the rounds where the two
-// threads really ran at once (cores-granted >= 1.9), and overlapped-rounds
-// says how many there were; with none, both are 0 and the row says nothing.
+// speedupRow is one row of the speedup benchmarks: a lookup and how many
+// lookups per goroutine make a round.
+type speedupRow struct {
+	name string
+	ops  int // keeps each phase near 20 ms of CPU on the 2-core machine
+	get  func(string) (string, error)
+	keys int // lookups cycle through benchKeys[:keys]; 0 means all 1,024
+}
+
+// lookup returns the function a speedup round calls with 0, 1, 2, ...
+func (r speedupRow) lookup() func(int) {
+	mask := len(benchKeys) - 1
+	if r.keys != 0 {
+		mask = r.keys - 1 // a power of two
+	}
+	return func(i int) {
+		if _, err := r.get(benchKeys[i&mask]); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// speedupRows builds the structures at n=100 and returns the rows.
 //
 // control-memory-ring-footprint is the ring lookup's memory traffic without
 // the ring: the key's hash, then two dependent reads at random positions in
-// arrays the size of the ring's prefix table and points (n=100), no branch
-// on the data. It shows how far the machine scales code that misses the L1
-// cache the way the ring does. The -16-keys rows cycle through 16 keys
-// instead of 1,024, so that every line a lookup reads stays in the L1
-// cache: the same code with the memory system taken out.
-func BenchmarkParallelSpeedup(b *testing.B) {
-	var ring Ring
-	var mag Maglev
-	var hrw Rendezvous
+// arrays the size of the ring's prefix table and points, no branch on the
+// data. It shows how far the machine scales code that misses the L1 cache
+// the way the ring does. The -16-keys rows cycle through 16 keys instead of
+// 1,024, so that every line a lookup reads stays in the L1 cache: the same
+// code with the memory system taken out.
+func speedupRows(b *testing.B) []speedupRow {
+	if _, ok := threadCPUNow(); !ok {
+		b.Skip("per-thread CPU time is not available on this platform")
+	}
+	ring, mag, hrw := new(Ring), new(Maglev), new(Rendezvous)
 	nodes := nodeNames("node", 100)
 	for _, set := range []func(...Node) error{ring.Set, mag.Set, hrw.Set} {
 		if err := set(nodes...); err != nil {
 			b.Fatal(err)
 		}
 	}
-	// ops keeps each phase near 20 ms of CPU on this machine, long enough
-	// that scheduler ticks and thread CPU accounting do not dominate.
-	for _, c := range []struct {
-		name string
-		ops  int
-		get  func(string) (string, error)
-		keys int // lookups cycle through benchKeys[:keys]; 0 means all 1,024
-	}{
+	return []speedupRow{
 		{"ring", 400_000, ring.Get, 0},
 		{"ring-16-keys", 400_000, ring.Get, 16},
 		{"maglev", 1_000_000, mag.Get, 0},
@@ -122,28 +128,39 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 		{"control-shared-counter-ring", 400_000, countedGet(ring.Get), 0},
 		{"control-registers-only", 400_000, registersOnlyGet, 0},
 		{"control-mul-throughput", 400_000, mulThroughputGet, 0},
-	} {
-		b.Run(fmt.Sprintf("%s/n=100", c.name), func(b *testing.B) {
-			if _, ok := threadCPUNow(); !ok {
-				b.Skip("per-thread CPU time is not available on this platform")
-			}
-			mask := len(benchKeys) - 1
-			if c.keys != 0 {
-				mask = c.keys - 1 // a power of two
-			}
-			lookup := func(i int) {
-				if _, err := c.get(benchKeys[i&mask]); err != nil {
-					panic(err)
-				}
-			}
+	}
+}
+
+// overlapCores is the cores-granted figure from which a round counts as
+// one where the two threads really ran at once.
+const overlapCores = 1.9
+
+// BenchmarkParallelSpeedup measures how lookup throughput scales from one
+// goroutine to two (the target machine's 2 cores) for each lookup
+// structure, serial and parallel interleaved in one process so that load
+// from other processes hits both sides alike. Each b.Loop iteration is one
+// serial-then-parallel round of the row's ops lookups per goroutine; the
+// metrics are medians over rounds (ns/op is the time of a round and means
+// nothing on its own). Read wall-speedup only when cores-granted is close
+// to 2, and against the control-registers-only row of the same run, which
+// no code can beat; see speedupRound. On a shared machine few rounds get
+// both cores, so overlapped-wall-speedup is the median over only the rounds
+// where the two threads really ran at once (cores-granted >= 1.9), and
+// overlapped-rounds says how many there were; with none, both are 0 and
+// the row says nothing. BenchmarkParallelSpeedupInterleaved runs the same
+// rows in turn, round by round, for comparisons between rows.
+func BenchmarkParallelSpeedup(b *testing.B) {
+	for _, row := range speedupRows(b) {
+		b.Run(fmt.Sprintf("%s/n=100", row.name), func(b *testing.B) {
+			lookup := row.lookup()
 			var walls, cpus, cores, overlapped []float64
 			for b.Loop() {
-				wall, cpu, c, ok := speedupRound(c.ops, lookup)
+				wall, cpu, c, ok := speedupRound(row.ops, lookup)
 				if !ok {
 					b.Fatal("thread CPU time unavailable")
 				}
 				walls, cpus, cores = append(walls, wall), append(cpus, cpu), append(cores, c)
-				if c >= 1.9 {
+				if c >= overlapCores {
 					overlapped = append(overlapped, wall)
 				}
 			}
@@ -156,7 +173,39 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 	}
 }
 
-// median returns the median of xs, or 0 for none.
+// BenchmarkParallelSpeedupInterleaved runs one round of every row per
+// b.Loop iteration, so that all rows see the same moments of a shared
+// machine, and reports for each row the median wall-speedup over its rounds
+// that got both cores (metric <row>-wall-speedup, 0 when none did) and, as
+// overlapped-rounds-min, the fewest such rounds any row had. On a busy
+// 2-core machine run it for minutes (-benchtime 100x or more): then a row
+// that scales worse than another in the same run does so for a reason.
+func BenchmarkParallelSpeedupInterleaved(b *testing.B) {
+	rows := speedupRows(b)
+	lookups := make([]func(int), len(rows))
+	for i, row := range rows {
+		lookups[i] = row.lookup()
+	}
+	overlapped := make([][]float64, len(rows))
+	for b.Loop() {
+		for i, row := range rows {
+			wall, _, cores, ok := speedupRound(row.ops, lookups[i])
+			if !ok {
+				b.Fatal("thread CPU time unavailable")
+			}
+			if cores >= overlapCores {
+				overlapped[i] = append(overlapped[i], wall)
+			}
+		}
+	}
+	fewest := math.MaxInt
+	for i, row := range rows {
+		b.ReportMetric(median(overlapped[i]), row.name+"-wall-speedup")
+		fewest = min(fewest, len(overlapped[i]))
+	}
+	b.ReportMetric(float64(fewest), "overlapped-rounds-min")
+}
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
