@@ -222,12 +222,12 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 				var c uint32
 				if free == nil {
 					c = next[i]
-					sk := skip[i]
+					skm := skip[i] - mm
 					for filled[c>>6]&(1<<(c&63)) != 0 {
-						c = addMod(c, sk, mm)
+						c = addModNeg(c, skm, mm)
 					}
 					filled[c>>6] |= 1 << (c & 63)
-					next[i] = addMod(c, sk, mm)
+					next[i] = addModNeg(c, skm, mm)
 				} else {
 					if inv[i] == 0 {
 						// Only the nodes that claim one of the last
@@ -263,13 +263,13 @@ func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, cla
 	skip = skip[:len(next)]
 	i := 0
 	for ; claims > 0; claims-- {
-		c, sk := next[i], skip[i]
+		c, skm := next[i], skip[i]-m
 		for filled[c>>6]&(1<<(c&63)) != 0 {
-			c = addMod(c, sk, m)
+			c = addModNeg(c, skm, m)
 		}
 		filled[c>>6] |= 1 << (c & 63)
 		table[c] = uint32(i)
-		next[i] = addMod(c, sk, m)
+		next[i] = addModNeg(c, skm, m)
 		if i++; i == len(next) {
 			i = 0
 		}
@@ -284,8 +284,15 @@ func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, cla
 // carried value as branches, so the wrap is an explicit mask: d = c+sk-m
 // has its top bit set exactly when c+sk < m (the subtraction wrapped, and
 // m <= 2^31), and then m is added back.
-func addMod(c, sk, m uint32) uint32 {
-	d := c + sk - m
+func addMod(c, sk, m uint32) uint32 { return addModNeg(c, sk-m, m) }
+
+// addModNeg is addMod with the step passed as skm = sk - m (mod 2^32). The
+// probe loops compute skm once per claim: Go does not hoist sk - m out of
+// the loop, and keeping it in the loop put one more instruction on the
+// loop-carried chain of every probe (4 instead of 5 deep now; about 4% off
+// the whole build at 1,000 nodes in paired alternated runs).
+func addModNeg(c, skm, m uint32) uint32 {
+	d := c + skm
 	return d + m&uint32(int32(d)>>31)
 }
 
