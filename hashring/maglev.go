@@ -222,12 +222,12 @@ func buildMaglev(nodes []Node, m int) []uint32 {
 				var c uint32
 				if free == nil {
 					c = next[i]
-					sk := skip[i]
+					skm := skip[i] - mm
 					for filled[c>>6]&(1<<(c&63)) != 0 {
-						c = addMod(c, sk, mm)
+						c = addModNeg(c, skm, mm)
 					}
 					filled[c>>6] |= 1 << (c & 63)
-					next[i] = addMod(c, sk, mm)
+					next[i] = addModNeg(c, skm, mm)
 				} else {
 					if inv[i] == 0 {
 						// Only the nodes that claim one of the last
@@ -263,13 +263,13 @@ func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, cla
 	skip = skip[:len(next)]
 	i := 0
 	for ; claims > 0; claims-- {
-		c, sk := next[i], skip[i]
+		c, skm := next[i], skip[i]-m
 		for filled[c>>6]&(1<<(c&63)) != 0 {
-			c = addMod(c, sk, m)
+			c = addModNeg(c, skm, m)
 		}
 		filled[c>>6] |= 1 << (c & 63)
 		table[c] = uint32(i)
-		next[i] = addMod(c, sk, m)
+		next[i] = addModNeg(c, skm, m)
 		if i++; i == len(next) {
 			i = 0
 		}
@@ -284,8 +284,15 @@ func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, cla
 // carried value as branches, so the wrap is an explicit mask: d = c+sk-m
 // has its top bit set exactly when c+sk < m (the subtraction wrapped, and
 // m <= 2^31), and then m is added back.
-func addMod(c, sk, m uint32) uint32 {
-	d := c + sk - m
+func addMod(c, sk, m uint32) uint32 { return addModNeg(c, sk-m, m) }
+
+// addModNeg is addMod with the step passed as skm = sk - m (mod 2^32). The
+// probe loops compute skm once per claim: Go does not hoist sk - m out of
+// the loop, and keeping it in the loop put one more instruction on the
+// loop-carried chain of every probe (4 instead of 5 deep now; about 4% off
+// the whole build at 1,000 nodes in paired alternated runs).
+func addModNeg(c, skm, m uint32) uint32 {
+	d := c + skm
 	return d + m&uint32(int32(d)>>31)
 }
 
@@ -327,13 +334,17 @@ func freeSlots(filled []uint64, m, count int) []uint32 {
 
 // inverse returns skip's multiplicative inverse modulo the prime m, by the
 // extended Euclidean algorithm; 0 < skip < m, so it exists and is not 0.
+// The remainders stay below m <= 2^31, so they are divided as uint32: a
+// 32-bit division takes a fraction of the cycles of a 64-bit one on x86-64,
+// and a build computes up to sqrt(M) inverses of about 20 divisions each.
+// The coefficients are bounded by m in absolute value and stay int64.
 func inverse(skip uint32, m uint64) uint64 {
-	r0, r1 := int64(m), int64(skip)
+	r0, r1 := uint32(m), skip
 	t0, t1 := int64(0), int64(1)
 	for r1 != 0 {
 		q := r0 / r1
 		r0, r1 = r1, r0-q*r1
-		t0, t1 = t1, t0-q*t1
+		t0, t1 = t1, t0-int64(q)*t1
 	}
 	if t0 < 0 {
 		t0 += int64(m)

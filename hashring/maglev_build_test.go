@@ -57,6 +57,11 @@ func TestMaglevBuildMatchesReference(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, refBuildMaglev(sorted, 65537), buildMaglev(sorted, 65537), "n=%d", n)
 	}
+	// The benchmarked build: 1,000 nodes at their default table size.
+	sorted, err := normalizeNodes(nodeNames("node", 1000))
+	require.NoError(t, err)
+	m := MaglevConfig{}.tableSize(1000)
+	require.Equal(t, refBuildMaglev(sorted, m), buildMaglev(sorted, m))
 }
 
 func TestModReducer(t *testing.T) {
