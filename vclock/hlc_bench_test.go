@@ -142,4 +142,41 @@ func BenchmarkClockRead(b *testing.B) {
 			sinkInt += int64(time.Since(start)) + last.Add(1)
 		}
 	})
+	// The same reads from every core at once: the floor under
+	// BenchmarkHLCNow/clock=system/parallel. The clock read alone scales
+	// with the cores; the shared atomic add, which any HLC issuing unique
+	// timestamps needs, does not, and after a clock read (the vDSO orders
+	// its TSC read behind earlier instructions, so the core cannot overlap
+	// the two) each add waits for the counter's cache line to come over
+	// from the other core.
+	b.Run("time.Since/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		b.RunParallel(func(pb *testing.PB) {
+			var sum int64
+			for pb.Next() {
+				sum += int64(time.Since(start))
+			}
+			atomic.AddInt64(&sinkInt, sum)
+		})
+	})
+	b.Run("time.Since+atomic.Add/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		cpuTimer(b)
+		var counter paddedCounter
+		b.RunParallel(func(pb *testing.PB) {
+			var sum int64
+			for pb.Next() {
+				sum += int64(time.Since(start)) + counter.n.Add(1)
+			}
+			atomic.AddInt64(&sinkInt, sum)
+		})
+	})
+}
+
+// paddedCounter is a counter on a cache line of its own, as HLC.last is.
+type paddedCounter struct {
+	_ [cacheLine]byte
+	n atomic.Int64
+	_ [cacheLine - 8]byte
 }
