@@ -206,6 +206,9 @@ func TestAWSetMatchesReference(t *testing.T) {
 		// Few elements make adds collide; many make the tables of a
 		// large set, past which merging a delta takes its shortcut.
 		nelems := rapid.SampledFrom([]int{2, 6, 40, 400}).Draw(t, "elements")
+		// A retired replica mints no dot again: some replica has
+		// forgotten it.
+		retired := make([]bool, len(ids))
 		var kept []keptDelta
 		keep := func(d *AWSet[string], r *refSet) {
 			kept = append(kept, keptDelta{x: d, enc: mustEncode(t, d), ref: r})
@@ -234,11 +237,17 @@ func TestAWSetMatchesReference(t *testing.T) {
 		t.Repeat(map[string]func(*rapid.T){
 			"add": func(t *rapid.T) {
 				i := rapid.IntRange(0, n-1).Draw(t, "at")
+				if retired[i] {
+					t.Skip("retired")
+				}
 				e := elem()
 				keep(reps[i].Add(id(i), e), refs[i].add(ids[i], e))
 			},
 			"add many": func(t *rapid.T) {
 				i := rapid.IntRange(0, n-1).Draw(t, "at")
+				if retired[i] {
+					t.Skip("retired")
+				}
 				for range rapid.IntRange(1, max(30, nelems)).Draw(t, "count") {
 					e := elem()
 					keep(reps[i].Add(id(i), e), refs[i].add(ids[i], e))
@@ -306,6 +315,9 @@ func TestAWSetMatchesReference(t *testing.T) {
 				k := rapid.IntRange(0, len(kept)-1).Draw(t, "delta")
 				unchanged(k)
 				i := rapid.IntRange(0, len(ids)-1).Draw(t, "as")
+				if retired[i] {
+					t.Skip("retired")
+				}
 				e := elem()
 				d := &kept[k]
 				d.ref = d.ref.clone()
@@ -329,8 +341,8 @@ func TestAWSetMatchesReference(t *testing.T) {
 			"prune": func(t *rapid.T) {
 				i := rapid.IntRange(0, n-1).Draw(t, "at")
 				j := rapid.IntRange(0, len(ids)-1).Draw(t, "retired")
-				if i == j {
-					t.Skip("self")
+				if i == j || retired[i] {
+					t.Skip("self or retired")
 				}
 				before := refs[i]
 				d := reps[i].Prune(ids[j], id(i))
@@ -378,6 +390,31 @@ func TestAWSetMatchesReference(t *testing.T) {
 				}
 				refs[i] = after
 				keep(d, after.clone())
+			},
+			"forget": func(t *rapid.T) {
+				i := rapid.IntRange(0, n-1).Draw(t, "at")
+				j := rapid.IntRange(0, len(ids)-1).Draw(t, "retired")
+				if i == j {
+					t.Skip("self")
+				}
+				live := false
+				for _, ds := range refs[i].store {
+					for x := range ds {
+						live = live || x.ID == ids[j]
+					}
+				}
+				err := reps[i].ForgetReplica(id(j))
+				if live != (err != nil) {
+					t.Fatalf("ForgetReplica with live dots %v: %v", live, err)
+				}
+				if err == nil {
+					retired[j] = true
+					for x := range refs[i].ctx {
+						if x.ID == ids[j] {
+							delete(refs[i].ctx, x)
+						}
+					}
+				}
 			},
 			"": func(t *rapid.T) {
 				for i := range reps {
