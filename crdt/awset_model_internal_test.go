@@ -165,7 +165,7 @@ func mustEncode(t *rapid.T, x *AWSet[string]) []byte {
 // modelChecks is how many cases TestAWSetMatchesReference runs: each runs
 // dozens of operations checked against the reference after every step,
 // so it runs fewer cases than the laws whatever -rapid.checks says.
-var modelChecks = flag.Int("crdt.modelchecks", 200, "cases of TestAWSetMatchesReference")
+var modelChecks = flag.Int("crdt.modelchecks", 100, "cases of TestAWSetMatchesReference")
 
 // keptDelta is a delta the test holds on to, its encoding when last
 // changed on purpose, and its reference twin.
@@ -425,7 +425,13 @@ func TestAWSetMatchesReference(t *testing.T) {
 					if reps[i].Len() != len(want.store) {
 						t.Fatalf("replica %d: Len %d, reference %d", i, reps[i].Len(), len(want.store))
 					}
-					order := rapid.Permutation(slices.Sorted(maps.Keys(want.store))).Draw(t, "rebuild order")
+					// Rebuilt in a drawn rotation of sorted order: a
+					// full permutation costs too many draws.
+					order := slices.Sorted(maps.Keys(want.store))
+					if len(order) > 1 {
+						r := rapid.IntRange(0, len(order)-1).Draw(t, "rebuild rotation")
+						order = slices.Concat(order[r:], order[:r])
+					}
 					if e, e2 := mustEncode(t, reps[i]), mustEncode(t, awFromRef(want, order)); !bytes.Equal(e, e2) {
 						t.Fatalf("replica %d: equal states encode differently:\n%x\n%x", i, e, e2)
 					}
