@@ -277,20 +277,18 @@ func probeRoundsEqual(filled []uint64, table, next, skip []uint32, m uint32, cla
 	return i
 }
 
-// addMod returns (c + sk) mod m for c, sk < m <= 2^31 without a branch:
-// whether a step wraps past m is a coin flip for a random skip, and as a
-// branch it mispredicted on about half of all probes, which cost more than
-// the probes themselves. The compiler keeps min and if-else on this loop-
-// carried value as branches, so the wrap is an explicit mask: d = c+sk-m
-// has its top bit set exactly when c+sk < m (the subtraction wrapped, and
-// m <= 2^31), and then m is added back.
-func addMod(c, sk, m uint32) uint32 { return addModNeg(c, sk-m, m) }
-
-// addModNeg is addMod with the step passed as skm = sk - m (mod 2^32). The
-// probe loops compute skm once per claim: Go does not hoist sk - m out of
-// the loop, and keeping it in the loop put one more instruction on the
-// loop-carried chain of every probe (4 instead of 5 deep now; about 4% off
-// the whole build at 1,000 nodes in paired alternated runs).
+// addModNeg returns (c + sk) mod m for c, sk < m <= 2^31 without a
+// branch, given skm = sk - m (mod 2^32). Whether a step wraps past m is a
+// coin flip for a random skip, and as a branch it mispredicted on about
+// half of all probes, which cost more than the probes themselves. The
+// compiler keeps min and if-else on this loop-carried value as branches,
+// so the wrap is an explicit mask: d = c+sk-m has its top bit set exactly
+// when c+sk < m (the subtraction wrapped, and m <= 2^31), and then m is
+// added back. The probe loops compute skm once per claim: Go does not
+// hoist sk - m out of the loop, and keeping it in the loop put one more
+// instruction on the loop-carried chain of every probe (4 instead of 5
+// deep now; about 4% off the whole build at 1,000 nodes in paired
+// alternated runs).
 func addModNeg(c, skm, m uint32) uint32 {
 	d := c + skm
 	return d + m&uint32(int32(d)>>31)

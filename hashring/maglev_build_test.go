@@ -77,9 +77,10 @@ func TestAddMod(t *testing.T) {
 		m := rapid.Uint32Range(2, 1<<31).Draw(t, "m")
 		c := rapid.Uint32Range(0, m-1).Draw(t, "c")
 		sk := rapid.Uint32Range(0, m-1).Draw(t, "sk")
-		require.Equal(t, uint32((uint64(c)+uint64(sk))%uint64(m)), addMod(c, sk, m))
+		require.Equal(t, uint32((uint64(c)+uint64(sk))%uint64(m)), addModNeg(c, sk-m, m))
 	})
-	require.Equal(t, uint32(1<<31-2), addMod(1<<31-1, 1<<31-1, 1<<31))
+	var top uint32 = 1<<31 - 1
+	require.Equal(t, uint32(1<<31-2), addModNeg(top, top-(1<<31), 1<<31))
 }
 
 func TestInverse(t *testing.T) {
